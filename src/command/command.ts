@@ -1,0 +1,67 @@
+/**
+ * The protocol-neutral command set every front end (HTTP, and later RESP, memcached, WS, peers)
+ * translates into, and the result it gets back. Thread: main (pure types, L1).
+ * Invariant: a Command carries everything needed to run it: tenant resolved, key as bytes,
+ * TTLs as relative milliseconds (the engine turns them into absolute expiries with the shared
+ * clock). Results carry a StoreStatus, or an ErrorCode for failures outside the store.
+ */
+import type { ErrorCode } from '../errors.js'
+import type { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
+
+export type Command =
+  | { op: 'get', tenantId: number, key: Uint8Array }
+  | { op: 'set', tenantId: number, key: Uint8Array, value: Uint8Array, mode: SetMode, ttlMs: number, flags: number, keepTtl: boolean, casExpected: number }
+  | { op: 'delete', tenantId: number, key: Uint8Array }
+  | { op: 'exists', tenantId: number, key: Uint8Array }
+  /** ttlMs 0 removes the expiry (persist). */
+  | { op: 'touch', tenantId: number, key: Uint8Array, ttlMs: number }
+  | { op: 'ttl', tenantId: number, key: Uint8Array }
+  | { op: 'incr', tenantId: number, key: Uint8Array, delta: bigint, mode: CounterMode }
+  /** cursor 0 starts a scan; the result's cursor 0 ends it. */
+  | { op: 'scan', tenantId: number, cursor: number, count: number }
+  /** tenantId -1 flushes every tenant. */
+  | { op: 'flush', tenantId: number }
+  | { op: 'stats' }
+  | { op: 'debugClock', advanceMs: number }
+
+/**
+ * What a command produced. For inline (O(1)) commands the engine reuses one Result object:
+ * it is valid until the next `execute` call, so front ends read it synchronously.
+ */
+export class Result {
+  /** Store outcome; StoreStatus.OK for commands that cannot fail in the store. */
+  status: StoreStatus = 0
+  /** Set when the command failed outside the store (limits, shard trouble, debug off). */
+  error: ErrorCode | null = null
+  errorMessage = ''
+  /** get: the value is value[0, valueLength) — a scratch buffer, valid until the next call. */
+  value: Buffer | null = null
+  valueLength = 0
+  flags = 0
+  cas = 0
+  /** ttl: remaining ms; -1 no expiry; -2 absent (Redis PTTL conventions). */
+  ttlMs = 0
+  counter = 0n
+  /** scan: keys found and the next cursor. */
+  keys: Buffer[] = []
+  cursor = 0
+  /** flush: items removed. */
+  count = 0
+  stats: unknown = null
+
+  reset (): this {
+    this.status = 0
+    this.error = null
+    this.errorMessage = ''
+    this.value = null
+    this.valueLength = 0
+    this.flags = 0
+    this.cas = 0
+    this.ttlMs = 0
+    this.counter = 0n
+    this.cursor = 0
+    this.count = 0
+    this.stats = null
+    return this
+  }
+}

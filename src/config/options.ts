@@ -1,0 +1,220 @@
+/**
+ * The option table: every configuration option slabcache has, with its config-file key, CLI
+ * flag, env var, default, help line and validator, plus the checks that relate two options.
+ * Thread: main thread, at start-up (read by load-config.ts). Owns: option names, defaults and
+ * validation rules; nothing else in the tree may define an option.
+ * Invariant: every row is reachable from all three sources under the same rules, and every
+ * rejection is a ConfigError reading `<key> (--<flag>) must be <rule>; received <value>`.
+ */
+import os from 'node:os'
+import path from 'node:path'
+import { ConfigError } from '../errors.js'
+import { formatBytes, GIB, KIB, MIB, parseBytes } from '../util/bytes.js'
+
+/** The smallest slab a shard can be given; below this the page table dominates. */
+export const MIN_SHARD_MEMORY_BYTES = 8 * MIB
+export const MAX_SHARDS = 64
+/**
+ * Key length is stored in 13 bits of the slab item header (so at most 8191); 4096 leaves
+ * headroom and matches §8's 4 KiB key limit.
+ */
+export const MAX_KEY_BYTES = 4096
+export const MAX_VALUE_BYTES = 1 * GIB
+/** Room for framing and headers on top of the largest value in the default request limit. */
+export const REQUEST_OVERHEAD_BYTES = 64 * KIB
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+/** What a validator may need besides the raw value. */
+export interface ParseContext {
+  /** Directory that relative paths are resolved against. */
+  readonly cwd: string
+}
+
+/**
+ * Parses and validates one raw value (a string from a flag or env var, or any JSON value from
+ * the config file) into its resolved form. Throws ConfigError naming `label`.
+ */
+export type ParseFn = (raw: unknown, label: string, ctx: ParseContext) => unknown
+
+/** Option values resolved so far, by dotted key; what a derived default may read. */
+export type ResolvedValues = Readonly<Record<string, unknown>>
+
+/** A raw default that goes through `parse` like any other value, or one computed from others. */
+export type OptionDefault =
+  | { readonly raw: string | number | boolean }
+  | { readonly derive: (values: ResolvedValues) => unknown, readonly text: string }
+
+/** One row of the table. */
+export interface OptionSpec {
+  /** Dotted config-file key: `httpPort`, `limits.maxKeyBytes` (nested objects in the JSON file). */
+  readonly key: string
+  /** Dotted path of the resolved value in `Config`; equals `key` except `memory` → `memoryBytes`. */
+  readonly field: string
+  /** Kebab-case CLI flag without the dashes. */
+  readonly flag: string
+  /** `SLABCACHE_` + UPPER_SNAKE of `key`. */
+  readonly env: string
+  /** `key (--flag)`: how every message names the option. */
+  readonly label: string
+  /** Placeholder in help (`<port>`); null for a switch (a boolean flag that takes no value). */
+  readonly valueName: string | null
+  readonly default: OptionDefault
+  readonly help: string
+  /** False only for `config` itself: a config file cannot name another config file. */
+  readonly inFile: boolean
+  readonly parse: ParseFn
+}
+
+/** `limits.maxValueBytes` → `SLABCACHE_LIMITS_MAX_VALUE_BYTES`. */
+export function envName (key: string): string {
+  return 'SLABCACHE_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()
+}
+
+/** Renders a received value for a message: numbers bare, everything else as JSON. */
+export function showValue (raw: unknown): string {
+  if (typeof raw === 'number' || (typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw))) return String(raw)
+  return JSON.stringify(raw) ?? String(raw)
+}
+
+function reject (label: string, mustBe: string, received: string): never {
+  throw new ConfigError(`${label} must be ${mustBe}; received ${received}`)
+}
+
+function integer (min: number, max: number): ParseFn {
+  return (raw, label) => {
+    const n = typeof raw === 'number' ? raw
+      : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      reject(label, `an integer from ${min} to ${max}`, showValue(raw))
+    }
+    return n
+  }
+}
+
+function bytes (minBytes: number, maxBytes: number): ParseFn {
+  return (raw, label) => {
+    if (typeof raw !== 'number' && typeof raw !== 'string') reject(label, 'a byte size such as 512mb or a number of bytes', showValue(raw))
+    const n = parseBytes(raw, label)
+    if (n < minBytes || n > maxBytes) {
+      const range = maxBytes === Number.MAX_SAFE_INTEGER ? `at least ${formatBytes(minBytes)}`
+        : `from ${formatBytes(minBytes)} to ${formatBytes(maxBytes)}`
+      reject(label, range, formatBytes(n))
+    }
+    return n
+  }
+}
+
+const boolean: ParseFn = (raw, label) => {
+  if (typeof raw === 'boolean') return raw
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined
+  if (text === 'true' || text === '1') return true
+  if (text === 'false' || text === '0') return false
+  return reject(label, 'true, false, 1 or 0', showValue(raw))
+}
+
+const nonEmptyString: ParseFn = (raw, label) => {
+  if (typeof raw !== 'string' || raw.trim() === '') reject(label, 'a non-empty string', showValue(raw))
+  return raw
+}
+
+/** A path, resolved against the working directory so later `chdir`s cannot move it. */
+const absolutePath: ParseFn = (raw, label, ctx) => path.resolve(ctx.cwd, nonEmptyString(raw, label, ctx) as string)
+
+/** One of `values`, case-insensitively (`LOG_LEVEL=INFO` is common); resolves to the listed spelling. */
+function oneOf (values: readonly string[]): ParseFn {
+  return (raw, label) => {
+    const found = typeof raw === 'string' ? values.find((value) => value === raw.trim().toLowerCase()) : undefined
+    return found ?? reject(label, `one of ${values.join(', ')}`, showValue(raw))
+  }
+}
+
+/**
+ * Default shard count: one per CPU, leaving one for the main thread, capped so that the
+ * default (or configured) memory still gives each shard 8 MiB and room for two of the largest
+ * values; otherwise a big machine would fail its own defaults. An explicit `shards` is not capped.
+ */
+export function defaultShardCount (memoryBytes: number, maxValueBytes: number, cpus = os.availableParallelism()): number {
+  const perShardBytes = Math.max(MIN_SHARD_MEMORY_BYTES, 2 * maxValueBytes)
+  return Math.max(1, Math.min(cpus - 1, MAX_SHARDS, Math.floor(memoryBytes / perShardBytes)))
+}
+
+type Row = Omit<OptionSpec, 'env' | 'label' | 'field' | 'inFile'> & { field?: string, inFile?: boolean }
+function option (row: Row): OptionSpec {
+  return {
+    ...row,
+    field: row.field ?? row.key,
+    env: envName(row.key),
+    label: `${row.key} (--${row.flag})`,
+    inFile: row.inFile ?? true
+  }
+}
+
+/** Every option, in help order. A derived default may read only options whose default is `raw`. */
+export const OPTIONS: readonly OptionSpec[] = [
+  option({ key: 'config', field: 'configFile', flag: 'config', valueName: '<file>', inFile: false, default: { derive: () => null, text: 'none' }, parse: absolutePath, help: 'JSON config file to read; without one no file is read' }),
+  option({ key: 'host', flag: 'host', valueName: '<host>', default: { raw: '127.0.0.1' }, parse: nonEmptyString, help: 'interface that every listener binds to' }),
+  option({ key: 'httpPort', flag: 'http-port', valueName: '<port>', default: { raw: 8080 }, parse: integer(0, 65535), help: 'HTTP and WebSocket port (0 = ephemeral)' }),
+  option({ key: 'respPort', flag: 'resp-port', valueName: '<port>', default: { raw: 6379 }, parse: integer(0, 65535), help: 'Redis protocol (RESP) port (0 = ephemeral)' }),
+  option({ key: 'memcachePort', flag: 'memcache-port', valueName: '<port>', default: { raw: 11211 }, parse: integer(0, 65535), help: 'memcached protocol port (0 = ephemeral)' }),
+  option({
+    key: 'shards',
+    flag: 'shards',
+    valueName: '<n>',
+    default: { derive: (v) => defaultShardCount(v['memory'] as number, v['limits.maxValueBytes'] as number), text: 'CPUs - 1 (at least 1; fewer if memory is too small for them)' },
+    parse: integer(1, MAX_SHARDS),
+    help: 'number of shard workers (one slab each)'
+  }),
+  option({ key: 'memory', field: 'memoryBytes', flag: 'memory', valueName: '<size>', default: { raw: '256mb' }, parse: bytes(1, Number.MAX_SAFE_INTEGER), help: 'total slab memory, split evenly across shards (at least 8 MiB per shard)' }),
+  option({ key: 'dataDir', flag: 'data-dir', valueName: '<path>', default: { raw: './data' }, parse: absolutePath, help: 'directory for snapshots and the tenant list' }),
+  option({ key: 'logLevel', flag: 'log-level', valueName: '<level>', default: { raw: 'info' }, parse: oneOf(LOG_LEVELS), help: `log level: ${LOG_LEVELS.join(', ')}` }),
+  option({ key: 'lockTimeoutMs', flag: 'lock-timeout-ms', valueName: '<ms>', default: { raw: 200 }, parse: integer(1, 60_000), help: 'how long a command waits for a shard lock before failing with SHARD_UNAVAILABLE' }),
+  option({ key: 'maintenanceIntervalMs', flag: 'maintenance-interval-ms', valueName: '<ms>', default: { raw: 10 }, parse: integer(1, 1000), help: 'how often an idle shard worker ticks its timing wheel and runs maintenance' }),
+  option({ key: 'limits.maxKeyBytes', flag: 'max-key-bytes', valueName: '<n>', default: { raw: 4096 }, parse: integer(1, MAX_KEY_BYTES), help: 'largest key in bytes' }),
+  option({ key: 'limits.maxValueBytes', flag: 'max-value-bytes', valueName: '<size>', default: { raw: '8mb' }, parse: bytes(1, MAX_VALUE_BYTES), help: 'largest value; at most half of one shard\'s memory' }),
+  option({
+    key: 'limits.maxRequestBytes',
+    flag: 'max-request-bytes',
+    valueName: '<size>',
+    default: { derive: (v) => (v['limits.maxValueBytes'] as number) + REQUEST_OVERHEAD_BYTES, text: 'max-value-bytes + 64 KiB' },
+    parse: bytes(1, Number.MAX_SAFE_INTEGER),
+    help: 'largest request or body; at least max-value-bytes'
+  }),
+  option({ key: 'limits.maxConnections', flag: 'max-connections', valueName: '<n>', default: { raw: 10_000 }, parse: integer(1, 1_000_000), help: 'most client connections open at once, all protocols together' }),
+  option({ key: 'debug.clockControl', flag: 'debug-clock-control', valueName: null, default: { raw: false }, parse: boolean, help: 'enable the debug clock command that moves server time (tests only)' })
+]
+
+const BY_KEY = new Map(OPTIONS.map((spec) => [spec.key, spec]))
+/** The row for a dotted key; throws if there is none (a programming error, not user input). */
+export function optionByKey (key: string): OptionSpec {
+  const spec = BY_KEY.get(key)
+  if (spec === undefined) throw new Error(`no option '${key}'`)
+  return spec
+}
+
+/**
+ * Checks that involve two or more options, after each value passed its own check.
+ * Values are keyed by dotted key and fully resolved (bytes are numbers).
+ */
+export function checkRelations (values: ResolvedValues): void {
+  const shards = values['shards'] as number
+  const memoryBytes = values['memory'] as number
+  const maxValueBytes = values['limits.maxValueBytes'] as number
+  const maxRequestBytes = values['limits.maxRequestBytes'] as number
+  const memory = optionByKey('memory').label
+  const shardsLabel = optionByKey('shards').label
+  const maxValue = optionByKey('limits.maxValueBytes').label
+
+  const neededBytes = MIN_SHARD_MEMORY_BYTES * shards
+  if (memoryBytes < neededBytes) {
+    reject(memory, `at least ${formatBytes(MIN_SHARD_MEMORY_BYTES)} per shard (${shards} shard${shards === 1 ? ' needs' : 's need'} ${formatBytes(neededBytes)})`, formatBytes(memoryBytes))
+  }
+  // A value must fit in its shard with room to spare, or setting it would evict everything else.
+  const halfShardBytes = Math.floor(memoryBytes / shards / 2)
+  if (maxValueBytes > halfShardBytes) {
+    reject(maxValue, `at most half of one shard's memory, ${memory} / ${shardsLabel} / 2 = ${formatBytes(halfShardBytes)}`, formatBytes(maxValueBytes))
+  }
+  if (maxRequestBytes < maxValueBytes) {
+    reject(optionByKey('limits.maxRequestBytes').label, `at least ${maxValue} = ${formatBytes(maxValueBytes)}`, formatBytes(maxRequestBytes))
+  }
+}

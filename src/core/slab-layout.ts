@@ -1,0 +1,221 @@
+/**
+ * Slab layout: where everything lives inside one shard's SharedArrayBuffer.
+ * Thread: any (pure constants and arithmetic, L1).
+ * Owns: the byte layout of the slab (header, tables, hash index, pages) and of an item.
+ * Invariant: the layout is a pure function of `slabBytes`, so a thread attaching to an existing
+ * slab recomputes it and checks MAGIC/LAYOUT_VERSION/SLAB_BYTES instead of trusting pointers.
+ *
+ *  slab (byte offsets)
+ *  ┌──────────────────────────── 0
+ *  │ header, 16 lines of 64 B    (control words each on their own cache line: false sharing
+ *  │                              made a store 4× slower on this machine)
+ *  ├──────────────────────────── CLASS_TABLE_BASE   64 classes × 64 B
+ *  ├──────────────────────────── TENANT_TABLE_BASE  MAX_TENANTS × 64 B of f64 counters
+ *  ├──────────────────────────── WHEEL_BASE         257 u32 list heads (4 levels × 64 + overflow)
+ *  ├──────────────────────────── HIT_RING_BASE      HIT_RING_SLOTS u32 item refs
+ *  ├──────────────────────────── layout.pageTableBase   pageCount u8 (size class or PAGE_FREE)
+ *  ├──────────────────────────── layout.freePageBase    pageCount u32 (stack of free pages)
+ *  ├──────────────────────────── layout.indexBase       bucketCount u32 bucket heads
+ *  ├──────────────────────────── layout.pagesBase       pageCount × PAGE_BYTES (4 KiB aligned)
+ *  └──────────────────────────── slabBytes (tail < 1 page unused)
+ */
+
+export const SLAB_MAGIC = 0x534c4142 // 'SLAB'
+export const LAYOUT_VERSION = 1
+export const PAGE_BYTES = 1 << 20
+/** Smallest chunk; each class is ×1.25 the previous, rounded up to 8 bytes. */
+export const MIN_CHUNK_BYTES = 64
+export const CLASS_GROWTH = 1.25
+/** Largest chunk. Larger items are chunked: a header item plus value chunks of this size. */
+export const MAX_CHUNK_BYTES = PAGE_BYTES / 2
+export const MAX_CLASSES = 64
+export const PAGE_FREE = 0xff
+/** Tenant ids are 12 bits in the item's meta word; counters exist for this many. */
+export const MAX_TENANTS = 1024
+/** Key length is 13 bits in the item's meta word. */
+export const MAX_KEY_BYTES = 4096
+/** Hits recorded by lock-free readers, applied to the LRU under the lock (power of two). */
+export const HIT_RING_SLOTS = 4096
+/** One bucket per this many slab bytes (rounded down to a power of two). */
+export const BYTES_PER_BUCKET = 256
+export const MIN_SLAB_BYTES = 4 * PAGE_BYTES
+
+// ── header: byte offsets ──────────────────────────────────────────────────────────────
+// line 0: identity
+export const H_MAGIC = 0 // u32
+export const H_VERSION = 4 // u32
+export const H_SLAB_BYTES = 8 // f64
+export const H_CREATED_MS = 16 // f64
+// lines 1–4: one control word per line
+export const H_LOCK = 64 // i32: 0 = free, else owner id (1 = main thread, 2+ = a worker)
+export const H_LOCK_WAITERS = 96 // i32: threads parked in Atomics.wait on H_LOCK (same line: both touched by the releaser)
+export const H_SEQ = 128 // i32 seqlock: odd while a writer changes chains or item bytes
+export const H_HIT_HEAD = 192 // u32: written by the (single) lock-free reader thread
+export const H_HIT_TAIL = 256 // u32: written by the lock holder when it applies hits
+// line 5: journal of the mutation in progress (see slab-journal.ts)
+export const H_JOURNAL_OP = 320 // u32
+export const H_JOURNAL_REF_A = 324 // u32
+export const H_JOURNAL_REF_B = 328 // u32
+// line 6–7: writer-side totals (changed only under the lock)
+export const H_CAS_COUNTER = 384 // f64, integer < 2^53
+export const H_ITEM_COUNT = 392 // f64
+export const H_ITEM_BYTES = 400 // f64: header + key + value (+ chunk refs) of live items
+export const H_CHUNK_BYTES = 408 // f64: chunk bytes held by live items (what they cost)
+export const H_FREE_PAGES = 416 // u32: depth of the free-page stack
+export const H_WHEEL_TICK = 424 // f64: next wheel tick to process (ticks are seconds)
+export const H_WHEEL_COUNT = 432 // f64: items linked in the wheel
+export const H_EVICTIONS = 440 // f64
+export const H_EXPIRATIONS = 448 // f64
+export const H_PAGES_MOVED = 456 // f64: pages taken from one class and given to another
+export const H_REPAIRS = 464 // f64: crash repairs run on this slab
+// line 8: reader-side totals (changed only by the reader thread, no lock)
+export const H_HITS = 512 // f64
+export const H_MISSES = 520 // f64
+export const HEADER_BYTES = 1024
+
+// ── class table: 64 B per class; u32 field indexes within the class's 16 words ────────
+export const CLASS_TABLE_BASE = HEADER_BYTES
+export const CLASS_STRIDE_BYTES = 64
+export const C_CHUNK_BYTES = 0
+export const C_FREE_HEAD = 1
+export const C_FREE_COUNT = 2
+export const C_LRU_HEAD = 3 // most recently used
+export const C_LRU_TAIL = 4 // least recently used: the eviction end
+export const C_ITEM_COUNT = 5 // items and value chunks held by the class
+export const C_PAGE_COUNT = 6
+export const C_CHUNKS_PER_PAGE = 7
+export const C_EVICTIONS_F64 = 4 // f64 index within the class's 8 doubles (byte 32)
+export const C_PRESSURE_F64 = 5 // f64: evictions since the rebalancer last looked (byte 40)
+
+// ── tenant table: 64 B per tenant = 8 f64 counters ────────────────────────────────────
+export const TENANT_TABLE_BASE = CLASS_TABLE_BASE + MAX_CLASSES * CLASS_STRIDE_BYTES
+export const TENANT_STRIDE_BYTES = 64
+export const T_ITEMS = 0
+export const T_BYTES = 1 // chunk bytes held (the tenant's share of memory)
+export const T_HITS = 2
+export const T_MISSES = 3
+export const T_SETS = 4
+export const T_DELETES = 5
+export const T_EVICTIONS = 6
+export const T_EXPIRATIONS = 7
+
+// ── timing wheel heads ─────────────────────────────────────────────────────────────────
+export const WHEEL_BASE = TENANT_TABLE_BASE + MAX_TENANTS * TENANT_STRIDE_BYTES
+export const WHEEL_LEVELS = 4
+export const WHEEL_SLOTS = 64
+export const WHEEL_SLOT_BITS = 6
+/** Index (in wheel heads) of the list of items beyond the wheel's range (~194 days). */
+export const WHEEL_OVERFLOW = WHEEL_LEVELS * WHEEL_SLOTS
+export const WHEEL_HEADS = WHEEL_OVERFLOW + 1
+export const TICK_MS = 1000
+export const HIT_RING_BASE = align(WHEEL_BASE + WHEEL_HEADS * 4, 64)
+export const FIXED_BYTES = HIT_RING_BASE + HIT_RING_SLOTS * 4
+
+// ── item: 48-byte header, then key bytes, then value bytes ─────────────────────────────
+// Item refs are u32 byte offsets / 8 (items are 8-aligned); ref 0 is "none" (the header
+// lives at offset 0, so no item has ref 0). u32 field index = ref * 2 + I_*; f64 = ref + F_*.
+//   off size field
+//    0   4   lruPrev     LRU (or free list) links
+//    4   4   lruNext
+//    8   4   hashNext    bucket chain   | value chunk: owner item ref
+//   12   4   wheelPrev   timing wheel   | value chunk: index in the owner's chunk list
+//   16   4   wheelNext
+//   20   4   valueLen    bytes          | value chunk: payload bytes
+//   24   8   expiryMs    f64, absolute ms, 0 = never
+//   32   8   cas         f64 integer: (write ms × 1024 + counter), unique per slab
+//   40   4   clientFlags memcached flags, round-tripped
+//   44   4   meta        keyLen (13 bits) | tenant (12) << 13 | kind (2) << 25 | CHUNKED << 27
+export const ITEM_HEADER_BYTES = 48
+export const I_LRU_PREV = 0
+export const I_LRU_NEXT = 1
+export const I_HASH_NEXT = 2
+export const I_WHEEL_PREV = 3
+export const I_WHEEL_NEXT = 4
+export const I_VALUE_LEN = 5
+export const F_EXPIRY = 3
+export const F_CAS = 4
+export const I_FLAGS = 10
+export const I_META = 11
+export const I_CHUNK_OWNER = I_HASH_NEXT
+export const I_CHUNK_INDEX = I_WHEEL_PREV
+
+export const META_KEY_MASK = 0x1fff
+export const META_TENANT_SHIFT = 13
+export const META_TENANT_MASK = 0xfff
+export const META_KIND_SHIFT = 25
+export const KIND_FREE = 0
+/** Allocated by a set that has not committed; never visible to readers. */
+export const KIND_PENDING = 1
+export const KIND_ITEM = 2
+export const KIND_VALUE_CHUNK = 3
+export const META_CHUNKED = 1 << 27
+/** The part of meta a lookup compares: key length, tenant and kind. */
+export const META_IDENTITY_MASK = (1 << 27) - 1
+
+/** Builds an item's meta word. */
+export function makeMeta (keyLength: number, tenantId: number, kind: number, chunked: boolean): number {
+  return (keyLength | (tenantId << META_TENANT_SHIFT) | (kind << META_KIND_SHIFT) | (chunked ? META_CHUNKED : 0)) >>> 0
+}
+export function metaKind (meta: number): number { return (meta >>> META_KIND_SHIFT) & 3 }
+export function metaKeyLength (meta: number): number { return meta & META_KEY_MASK }
+export function metaTenant (meta: number): number { return (meta >>> META_TENANT_SHIFT) & META_TENANT_MASK }
+
+/** Where the chunk-ref list of a chunked item starts, relative to the item (4-aligned). */
+export function chunkListOffset (keyLength: number): number {
+  return ITEM_HEADER_BYTES + align(keyLength, 4)
+}
+
+/** Payload bytes one value chunk carries. */
+export const CHUNK_PAYLOAD_BYTES = MAX_CHUNK_BYTES - ITEM_HEADER_BYTES
+
+export function align (n: number, to: number): number {
+  return Math.ceil(n / to) * to
+}
+
+/** Chunk sizes of the size classes, ascending; the last is MAX_CHUNK_BYTES. */
+export function sizeClasses (): number[] {
+  const sizes: number[] = []
+  let size = MIN_CHUNK_BYTES
+  while (size < MAX_CHUNK_BYTES) {
+    sizes.push(size)
+    size = align(Math.ceil(size * CLASS_GROWTH), 8)
+  }
+  sizes.push(MAX_CHUNK_BYTES)
+  if (sizes.length > MAX_CLASSES) throw new Error('size class table overflows MAX_CLASSES')
+  return sizes
+}
+
+export interface SlabLayout {
+  readonly slabBytes: number
+  readonly bucketCount: number
+  readonly bucketMask: number
+  readonly pageCount: number
+  readonly pageTableBase: number
+  readonly freePageBase: number
+  readonly indexBase: number
+  readonly pagesBase: number
+  readonly classSizes: readonly number[]
+}
+
+/**
+ * Computes the layout for a slab of `slabBytes` (the configured memory divided by the shard
+ * count). Throws RangeError when the slab is too small to hold the fixed tables and 4 pages.
+ */
+export function computeLayout (slabBytes: number): SlabLayout {
+  if (!Number.isSafeInteger(slabBytes) || slabBytes < MIN_SLAB_BYTES) {
+    throw new RangeError(`slabBytes must be an integer of at least ${MIN_SLAB_BYTES}; received ${slabBytes}`)
+  }
+  let bucketCount = 1024
+  while (bucketCount * 2 * BYTES_PER_BUCKET <= slabBytes) bucketCount *= 2
+  // pageCount × (PAGE_BYTES + 1 + 4) + buckets + alignment slack must fit after FIXED_BYTES.
+  const slack = 64 * 3 + 4096
+  const pageCount = Math.floor((slabBytes - FIXED_BYTES - bucketCount * 4 - slack) / (PAGE_BYTES + 5))
+  if (pageCount < 1) throw new RangeError(`slabBytes ${slabBytes} leaves no room for pages`)
+  const pageTableBase = FIXED_BYTES
+  const freePageBase = align(pageTableBase + pageCount, 64)
+  const indexBase = align(freePageBase + pageCount * 4, 64)
+  const pagesBase = align(indexBase + bucketCount * 4, 4096)
+  if (pagesBase + pageCount * PAGE_BYTES > slabBytes) throw new Error('layout arithmetic overflowed the slab')
+  if ((pagesBase + pageCount * PAGE_BYTES) / 8 >= 2 ** 32) throw new RangeError('slabBytes too large for u32 item refs (32 GiB)')
+  return { slabBytes, bucketCount, bucketMask: bucketCount - 1, pageCount, pageTableBase, freePageBase, indexBase, pagesBase, classSizes: sizeClasses() }
+}

@@ -1,0 +1,165 @@
+/**
+ * Crash repair: rebuilds a slab's derived structures from the items themselves.
+ * Thread: whichever thread holds the lock after a holder died (the shard set on the main
+ * thread, or a replacement worker) or after an exception escaped an inline mutation. L1.
+ * Allocates temporary arrays (repair is cold and rare).
+ *
+ * What is authoritative: the page table (page → class) and each chunk's meta word (FREE,
+ * PENDING, ITEM, VALUE_CHUNK) with the item bytes behind it, corrected by the journal record
+ * of the one mutation that may have been torn:
+ *   J_SET_COMMIT(A, B)  the new item A is complete: A becomes live, the old item B is freed
+ *   J_DELETE(A)         A is freed
+ *   J_PAGE_FORMAT(P, C) page P becomes class C with every chunk free
+ * Every PENDING chunk not named by a commit is freed (its set never committed). Everything else
+ * (bucket chains, LRU and free lists, the wheel, the free-page stack, item and byte counts) is
+ * derived and rebuilt. LRU order is restored from CAS order (CAS grows with write time).
+ */
+import { pushHead } from './intrusive-list.js'
+import { keyHash } from './key-hash.js'
+import {
+  C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_PAGE_COUNT, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY,
+  H_CHUNK_BYTES, H_ITEM_BYTES, H_ITEM_COUNT, H_REPAIRS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_LRU_NEXT, I_LRU_PREV, I_META,
+  I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS, META_CHUNKED,
+  PAGE_FREE, T_BYTES, T_ITEMS, chunkListOffset, metaKeyLength, metaKind, metaTenant
+} from './slab-layout.js'
+import { J_DELETE, J_PAGE_FORMAT, J_SET_COMMIT } from './slab-lock.js'
+import type { SlabStore } from './slab-store.js'
+
+const KIND_MASK = ~(3 << 25)
+
+/** Rebuilds `store`'s slab (see file comment). The caller holds the lock with seq odd. */
+export function rebuildSlab (store: SlabStore, nowMs: number): void {
+  const { memory, allocator, index, wheel, lock } = store
+  const words = memory.words
+  const doubles = memory.doubles
+  const layout = memory.layout
+
+  // 1. Finish or undo the journaled mutation.
+  const op = lock.journalOp()
+  const refA = lock.journalRefA()
+  const refB = lock.journalRefB()
+  if (op === J_SET_COMMIT) {
+    words[refA * 2 + I_META] = (words[refA * 2 + I_META]! & KIND_MASK) | (KIND_ITEM << 25)
+    if (refB !== 0 && refB !== refA) words[refB * 2 + I_META] = 0
+  } else if (op === J_DELETE) {
+    words[refA * 2 + I_META] = 0
+  } else if (op === J_PAGE_FORMAT) {
+    memory.pageClass[refA] = refB
+    const first = memory.pageRef(refA)
+    const chunkRefs = layout.classSizes[refB]! / 8
+    for (let i = 0; i < Math.floor(1048576 / layout.classSizes[refB]!); i++) words[(first + i * chunkRefs) * 2 + I_META] = 0
+  }
+  lock.journalClear()
+
+  // 2. Forget every derived structure.
+  for (let cls = 0; cls < allocator.classCount; cls++) {
+    const base = memory.classWord(cls)
+    words.fill(0, base + C_FREE_HEAD, base + C_CHUNKS_PER_PAGE)
+  }
+  while (allocator.popFreePage() >= 0) { /* empty the stack */ }
+  index.clear()
+  wheel.reset(nowMs)
+  for (let tenant = 0; tenant < MAX_TENANTS; tenant++) {
+    const base = memory.tenantDouble(tenant)
+    doubles[base + T_ITEMS] = 0
+    doubles[base + T_BYTES] = 0
+  }
+  doubles[H_ITEM_COUNT >>> 3] = 0
+  doubles[H_ITEM_BYTES >>> 3] = 0
+  doubles[H_CHUNK_BYTES >>> 3] = 0
+
+  // 3. Classify every chunk of every assigned page.
+  const items: number[] = []
+  const valueChunks = new Set<number>()
+  for (let page = layout.pageCount - 1; page >= 0; page--) {
+    const cls = memory.pageClass[page]!
+    if (cls === PAGE_FREE) { allocator.pushFreePage(page); continue }
+    const base = memory.classWord(cls)
+    words[base + C_PAGE_COUNT]!++
+    const chunkBytes = layout.classSizes[cls]!
+    const first = memory.pageRef(page)
+    for (let i = words[base + C_CHUNKS_PER_PAGE]! - 1; i >= 0; i--) {
+      const ref = first + i * chunkBytes / 8
+      const meta = words[ref * 2 + I_META]!
+      const kind = metaKind(meta)
+      if (kind === KIND_ITEM && itemFits(store, ref, chunkBytes)) items.push(ref)
+      else if (kind === KIND_VALUE_CHUNK) valueChunks.add(ref)
+      else freeChunk(store, ref)
+    }
+  }
+
+  // 4. Keep chunked items whose every value chunk points back at them; free the rest.
+  const claimed = new Set<number>()
+  const live: number[] = []
+  for (const ref of items) {
+    const meta = words[ref * 2 + I_META]!
+    if ((meta & META_CHUNKED) === 0) { live.push(ref); continue }
+    const listWord = (ref * 8 + chunkListOffset(metaKeyLength(meta))) >>> 2
+    const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
+    let whole = true
+    for (let i = 0; i < count && whole; i++) {
+      const chunk = words[listWord + i]!
+      whole = valueChunks.has(chunk) && !claimed.has(chunk) &&
+        words[chunk * 2 + I_CHUNK_OWNER] === ref && words[chunk * 2 + I_CHUNK_INDEX] === i
+      if (whole) claimed.add(chunk)
+    }
+    if (whole) live.push(ref)
+    else {
+      for (let i = 0; i < count; i++) claimed.delete(words[listWord + i]!)
+      freeChunk(store, ref)
+    }
+  }
+  for (const chunk of valueChunks) {
+    if (claimed.has(chunk)) words[memory.classWord(memory.pageClass[memory.pageOf(chunk)]!) + C_ITEM_COUNT]!++
+    else freeChunk(store, chunk)
+  }
+
+  // 5. Relink live items, oldest first so the newest ends at each LRU head.
+  live.sort((a, b) => doubles[a + F_CAS]! - doubles[b + F_CAS]!)
+  for (const ref of live) {
+    const meta = words[ref * 2 + I_META]!
+    const tenant = metaTenant(meta)
+    const keyLength = metaKeyLength(meta)
+    const cls = memory.pageClass[memory.pageOf(ref)]!
+    words[memory.classWord(cls) + C_ITEM_COUNT]!++
+    index.link(ref, keyHash(tenant, memory.bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength))
+    allocator.lruPush(cls, ref)
+    if (doubles[ref + F_EXPIRY] !== 0) wheel.insert(ref)
+    let held = memory.chunkBytesOf(ref)
+    let itemBytes = ITEM_HEADER_BYTES + keyLength + words[ref * 2 + I_VALUE_LEN]!
+    if ((meta & META_CHUNKED) !== 0) {
+      const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+      const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
+      for (let i = 0; i < count; i++) held += memory.chunkBytesOf(words[listWord + i]!)
+      itemBytes = chunkListOffset(keyLength) + count * 4 + words[ref * 2 + I_VALUE_LEN]! + count * ITEM_HEADER_BYTES
+    }
+    const tenantBase = memory.tenantDouble(tenant)
+    doubles[tenantBase + T_ITEMS]!++
+    doubles[tenantBase + T_BYTES]! += held
+    doubles[H_ITEM_COUNT >>> 3]!++
+    doubles[H_ITEM_BYTES >>> 3]! += itemBytes
+    doubles[H_CHUNK_BYTES >>> 3]! += held
+  }
+  doubles[H_REPAIRS >>> 3]!++
+}
+
+/** Whether ITEM chunk `ref`'s lengths fit its chunk (garbage from a torn write does not). */
+function itemFits (store: SlabStore, ref: number, chunkBytes: number): boolean {
+  const words = store.memory.words
+  const meta = words[ref * 2 + I_META]!
+  if (metaTenant(meta) >= MAX_TENANTS) return false
+  const keyLength = metaKeyLength(meta)
+  const valueLength = words[ref * 2 + I_VALUE_LEN]!
+  if ((meta & META_CHUNKED) === 0) return ITEM_HEADER_BYTES + keyLength + valueLength <= chunkBytes
+  return chunkListOffset(keyLength) + Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES) * 4 <= chunkBytes
+}
+
+function freeChunk (store: SlabStore, ref: number): void {
+  const memory = store.memory
+  const words = memory.words
+  const base = memory.classWord(memory.pageClass[memory.pageOf(ref)]!)
+  words[ref * 2 + I_META] = KIND_FREE
+  pushHead(words, base + C_FREE_HEAD, -1, ref, I_LRU_PREV, I_LRU_NEXT)
+  words[base + C_FREE_COUNT]!++
+}
+

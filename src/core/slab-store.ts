@@ -1,0 +1,935 @@
+/**
+ * SlabStore: the cache operations of one shard, over its SharedArrayBuffer slab.
+ * Thread: every thread attached to the slab holds its own SlabStore over the same memory: the
+ * main thread runs O(1) commands inline; the shard worker runs maintenance and heavy commands.
+ * L1: no clock of its own (a `Clock` is injected), no I/O, no allocation on get/set/delete
+ * beyond growing its scratch buffers.
+ * Concurrency contract (DESIGN §4): reads are lock-free under the seqlock and may run on ONE
+ * thread only (the one constructed with `recordsHits`), which also owns the hit ring and the
+ * hit/miss counters; every mutation holds the lock with the seqlock odd, and journals what
+ * repair must finish or undo (slab-repair.ts).
+ */
+import { HashIndex, TORN } from './hash-index.js'
+import { keyHash } from './key-hash.js'
+import { SlabAllocator } from './slab-allocator.js'
+import {
+  C_EVICTIONS_F64, C_PRESSURE_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS,
+  H_EXPIRATIONS, H_HIT_HEAD, H_HIT_TAIL, H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_BASE,
+  HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_FLAGS, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM,
+  KIND_PENDING, KIND_VALUE_CHUNK, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, PAGE_FREE,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_SETS, chunkListOffset, makeMeta,
+  metaKeyLength, metaKind, metaTenant
+} from './slab-layout.js'
+import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
+import { SlabMemory } from './slab-memory.js'
+import { rebuildSlab } from './slab-repair.js'
+import { CounterMode, SetMode, StoreStatus } from './store-status.js'
+import { TimingWheel } from './timing-wheel.js'
+import type { Clock } from '../util/clock.js'
+
+export interface SlabStoreOptions {
+  clock: Clock
+  /** Lock owner id of this thread (MAIN_THREAD_OWNER on the main thread). */
+  ownerId: number
+  /** Whether this thread is the slab's one lock-free reader (records hits and hit counters). */
+  recordsHits: boolean
+  lockTimeoutMs?: number
+  /** Largest value accepted, bytes (the configured limit; the format allows more). */
+  maxValueBytes?: number
+}
+
+/** What a read returns besides its status; one reused instance per caller. */
+export class ReadResult {
+  /** Scratch holding the value in [0, valueLength); overwritten by the next read. */
+  value: Buffer = Buffer.allocUnsafe(256)
+  valueLength = 0
+  flags = 0
+  cas = 0
+  /** Absolute expiry in ms, 0 = none. */
+  expiryMs = 0
+}
+
+/** Options of a write; one reused instance per caller. */
+export class WriteOptions {
+  mode: SetMode = SetMode.SET
+  flags = 0
+  /** Absolute expiry in ms; 0 = none. Ignored when keepTtl finds an existing item. */
+  expiryMs = 0
+  keepTtl = false
+  /** For SetMode.CAS. */
+  casExpected = 0
+}
+
+const READ_RETRIES = 64
+const HIT_MASK = HIT_RING_SLOTS - 1
+const HIT_HEAD = H_HIT_HEAD >>> 2
+const HIT_TAIL = H_HIT_TAIL >>> 2
+const HIT_RING = HIT_RING_BASE >>> 2
+const INT64_MAX = (1n << 63n) - 1n
+const INT64_MIN = -(1n << 63n)
+const UINT64_MASK = (1n << 64n) - 1n
+/** Evictions in a class between two rebalancer looks that count as pressure. */
+const PRESSURE_THRESHOLD = 8
+/** Pages a single allocation may try to reclaim before giving up (then OUT_OF_MEMORY). */
+const RECLAIM_ATTEMPTS = 8
+
+export class SlabStore {
+  readonly memory: SlabMemory
+  readonly lock: SlabLock
+  readonly index: HashIndex
+  readonly allocator: SlabAllocator
+  readonly wheel: TimingWheel
+  readonly clock: Clock
+  /** CAS of the item the last successful write stored. */
+  lastCas = 0
+  /** Value after the last successful incr. */
+  lastCounter = 0n
+  /** Items the last flushStep removed. */
+  lastRemoved = 0
+
+  readonly #words: Uint32Array
+  readonly #doubles: Float64Array
+  readonly #bytes: Buffer
+  readonly #recordsHits: boolean
+  readonly #maxValueBytes: number
+  readonly #expire: (ref: number) => void
+  #scratch: Buffer = Buffer.allocUnsafe(256)
+  /** Optional fault injection for crash tests: called at named points inside mutations. */
+  faultHook: ((point: string) => void) | null = null
+
+  private constructor (memory: SlabMemory, options: SlabStoreOptions) {
+    this.memory = memory
+    this.clock = options.clock
+    this.lock = new SlabLock(memory, options.ownerId, options.lockTimeoutMs ?? 200)
+    this.index = new HashIndex(memory)
+    this.allocator = new SlabAllocator(memory, this.lock)
+    this.wheel = new TimingWheel(memory)
+    this.#words = memory.words
+    this.#doubles = memory.doubles
+    this.#bytes = memory.bytes
+    this.#recordsHits = options.recordsHits
+    this.#maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024
+    this.#expire = (ref: number) => {
+      this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
+      this.#removeItem(ref, false)
+    }
+  }
+
+  /** Formats `sab` (zeroed, freshly created) as an empty slab and opens it. */
+  static create (sab: SharedArrayBuffer, options: SlabStoreOptions): SlabStore {
+    const nowMs = options.clock.nowMs()
+    const store = new SlabStore(SlabMemory.format(sab, nowMs), options)
+    store.allocator.reset()
+    store.index.clear()
+    store.wheel.reset(nowMs)
+    store.#doubles[H_CAS_COUNTER >>> 3] = nowMs * 1024
+    return store
+  }
+
+  /** Opens a slab another thread formatted. Does not repair: see `repairIfNeeded`. */
+  static attach (sab: SharedArrayBuffer, options: SlabStoreOptions): SlabStore {
+    return new SlabStore(SlabMemory.attach(sab), options)
+  }
+
+  // ── reads (lock-free) ────────────────────────────────────────────────────────────────
+
+  /**
+   * Reads (tenant, key). Returns OK (value and metadata in `out`), NOT_FOUND, or BUSY (the
+   * lock fallback timed out). With `copyValue` false only the metadata is filled.
+   */
+  get (tenantId: number, key: Uint8Array, hash: number, out: ReadResult, copyValue = true): StoreStatus {
+    const lock = this.lock
+    for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
+      const seq = lock.readSeq()
+      if ((seq & 1) !== 0) continue
+      const ref = this.index.findGuarded(tenantId, key, hash)
+      if (ref === TORN) continue
+      if (ref === 0) {
+        if (lock.readSeq() !== seq) continue
+        return this.#miss(tenantId)
+      }
+      const expiryMs = this.#doubles[ref + F_EXPIRY]!
+      if (expiryMs !== 0 && expiryMs <= this.clock.nowMs()) {
+        if (lock.readSeq() !== seq) continue
+        return this.#miss(tenantId)
+      }
+      if (!this.#readItem(ref, key.length, out, copyValue, true)) continue
+      out.expiryMs = expiryMs
+      if (lock.readSeq() !== seq) continue
+      return this.#hit(tenantId, ref)
+    }
+    // A writer kept the seqlock busy: read under the lock instead (bounded wait).
+    if (!lock.acquire()) return StoreStatus.BUSY
+    try {
+      const ref = this.#findLive(tenantId, key, hash, false)
+      if (ref === 0) return this.#miss(tenantId)
+      this.#readItem(ref, key.length, out, copyValue, false)
+      out.expiryMs = this.#doubles[ref + F_EXPIRY]!
+      return this.#hit(tenantId, ref)
+    } finally {
+      lock.release()
+    }
+  }
+
+  /** Whether (tenant, key) is present and unexpired. Lock-free; not counted as a hit. */
+  has (tenantId: number, key: Uint8Array, hash: number): boolean {
+    for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
+      const seq = this.lock.readSeq()
+      if ((seq & 1) !== 0) continue
+      const ref = this.index.findGuarded(tenantId, key, hash)
+      if (ref === TORN) continue
+      const present = ref !== 0 && this.#unexpired(ref)
+      if (this.lock.readSeq() === seq) return present
+    }
+    if (!this.lock.acquire()) return false
+    try { return this.#findLive(tenantId, key, hash, false) !== 0 } finally { this.lock.release() }
+  }
+
+  // ── writes (under the lock) ──────────────────────────────────────────────────────────
+
+  /**
+   * Stores `value` under (tenant, key) as `options.mode` says. Returns OK, NOT_STORED (ADD,
+   * REPLACE, APPEND, PREPEND conditions), NOT_FOUND / EXISTS (CAS), KEY_TOO_LARGE,
+   * VALUE_TOO_LARGE, OUT_OF_MEMORY, BAD_TENANT or BUSY. On OK, `lastCas` is the new CAS.
+   * May evict other items, and may block up to the lock timeout.
+   */
+  set (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions): StoreStatus {
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      return this.#set(tenantId, key, hash, value, options)
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /** Removes (tenant, key). Returns OK, NOT_FOUND, or BUSY. */
+  delete (tenantId: number, key: Uint8Array, hash: number): StoreStatus {
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      const ref = this.#findLive(tenantId, key, hash)
+      if (ref === 0) return StoreStatus.NOT_FOUND
+      this.#countRemoval(ref, T_DELETES, -1)
+      this.lock.journal(J_DELETE, ref, 0)
+      this.#removeItem(ref, true)
+      this.lock.journalClear()
+      return StoreStatus.OK
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /** Sets the expiry of (tenant, key) to `expiryMs` (0 = persist). OK, NOT_FOUND or BUSY. */
+  touch (tenantId: number, key: Uint8Array, hash: number, expiryMs: number): StoreStatus {
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      const ref = this.#findLive(tenantId, key, hash)
+      if (ref === 0) return StoreStatus.NOT_FOUND
+      if (this.#doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
+      this.#doubles[ref + F_EXPIRY] = expiryMs
+      if (expiryMs !== 0) this.wheel.insert(ref)
+      return StoreStatus.OK
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /**
+   * Adds `delta` to the decimal integer stored at (tenant, key), keeping flags and expiry.
+   * REDIS: signed 64-bit, absent counts as 0, OVERFLOW on leaving the range. MEMCACHED:
+   * unsigned 64-bit, absent is NOT_FOUND, incr wraps, decr (negative delta) stops at 0.
+   * Returns OK (new value in `lastCounter`), NOT_FOUND, NOT_NUMERIC, OVERFLOW,
+   * OUT_OF_MEMORY, KEY_TOO_LARGE, BAD_TENANT or BUSY.
+   */
+  incr (tenantId: number, key: Uint8Array, hash: number, delta: bigint, mode: CounterMode): StoreStatus {
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      const ref = this.#findLive(tenantId, key, hash)
+      let current = 0n
+      let flags = 0
+      let expiryMs = 0
+      if (ref === 0) {
+        if (mode === CounterMode.MEMCACHED) return StoreStatus.NOT_FOUND
+      } else {
+        const parsed = this.#parseCounter(ref, mode)
+        if (parsed === null) return StoreStatus.NOT_NUMERIC
+        current = parsed
+        flags = this.#words[ref * 2 + I_FLAGS]!
+        expiryMs = this.#doubles[ref + F_EXPIRY]!
+      }
+      let next = current + delta
+      if (mode === CounterMode.REDIS) {
+        if (next > INT64_MAX || next < INT64_MIN) return StoreStatus.OVERFLOW
+      } else if (delta < 0n) {
+        if (next < 0n) next = 0n
+      } else {
+        next &= UINT64_MASK
+      }
+      const text = this.#scratchFor(24)
+      const length = text.write(next.toString(), 0, 'latin1')
+      const status = this.#commitNew(tenantId, key, hash, text.subarray(0, length), null, flags, expiryMs)
+      if (status === StoreStatus.OK) this.lastCounter = next
+      return status
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  // ── scans and heavy work (bounded slices under the lock) ─────────────────────────────
+
+  /**
+   * Appends copies of the keys of `tenantId` (-1: every tenant) found in buckets
+   * [cursor, cursor + maxBuckets) to `keys`. Returns the next cursor, 0 when the table is done.
+   * Allocates the key copies. BUSY cannot be returned: -1 means the lock timed out.
+   */
+  scan (tenantId: number, cursor: number, maxBuckets: number, keys: Buffer[]): number {
+    if (!this.lock.acquire()) return -1
+    try {
+      const nowMs = this.clock.nowMs()
+      const bucketCount = this.memory.layout.bucketCount
+      const end = Math.min(bucketCount, cursor + maxBuckets)
+      for (let bucket = cursor; bucket < end; bucket++) {
+        for (let ref = this.index.bucketHead(bucket); ref !== 0; ref = this.#words[ref * 2 + 2]!) {
+          const meta = this.#words[ref * 2 + I_META]!
+          if (tenantId >= 0 && metaTenant(meta) !== tenantId) continue
+          const expiryMs = this.#doubles[ref + F_EXPIRY]!
+          if (expiryMs !== 0 && expiryMs <= nowMs) continue
+          const start = ref * 8 + ITEM_HEADER_BYTES
+          keys.push(Buffer.from(this.#bytes.subarray(start, start + metaKeyLength(meta))))
+        }
+      }
+      return end >= bucketCount ? 0 : end
+    } finally {
+      this.lock.release()
+    }
+  }
+
+  /**
+   * Removes every item of `tenantId` (-1: all) in buckets [cursor, cursor + maxBuckets).
+   * Returns the next cursor (0 when done; the count removed is in `lastRemoved`) or -1 if the
+   * lock timed out.
+   */
+  flushStep (tenantId: number, cursor: number, maxBuckets: number): number {
+    if (!this.#enter()) return -1
+    try {
+      this.lastRemoved = 0
+      const end = Math.min(this.memory.layout.bucketCount, cursor + maxBuckets)
+      for (let bucket = cursor; bucket < end; bucket++) {
+        let ref = this.index.bucketHead(bucket)
+        while (ref !== 0) {
+          const next = this.#words[ref * 2 + 2]!
+          if (tenantId < 0 || metaTenant(this.#words[ref * 2 + I_META]!) === tenantId) {
+            this.#countRemoval(ref, T_DELETES, -1)
+            this.lock.journal(J_DELETE, ref, 0)
+            this.#removeItem(ref, true)
+            this.lock.journalClear()
+            this.lastRemoved++
+          }
+          ref = next
+        }
+      }
+      return end >= this.memory.layout.bucketCount ? 0 : end
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /**
+   * One maintenance slice (shard worker): applies recorded hits to the LRU, advances the TTL
+   * wheel to `nowMs`, and moves a page to a class under eviction pressure. Does at most about
+   * `budget` units of work; returns the units done (budget means "call again soon"), or -1 if
+   * the lock timed out.
+   */
+  maintain (nowMs: number, budget: number): number {
+    if (!this.#enter()) return -1
+    try {
+      let done = this.#applyHits()
+      const left = this.wheel.advance(nowMs, Math.max(1, budget - done), this.#expire)
+      done += budget - done - left
+      if (this.allocator.freePages === 0) done += this.#rebalance()
+      return done
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /**
+   * Repairs the slab after its lock holder died or threw mid-mutation: finishes or undoes the
+   * journaled mutation and rebuilds every derived structure from the items themselves. The
+   * caller holds the lock (it seized it from the dead owner, or already held it).
+   */
+  repairHeld (): void {
+    this.lock.beginWrite()
+    rebuildSlab(this, this.clock.nowMs())
+    this.lock.resetSeq()
+  }
+
+  // ── counters (read without the lock; exact under quiescence) ─────────────────────────
+
+  stats (): SlabStats {
+    const d = this.#doubles
+    const layout = this.memory.layout
+    return {
+      items: d[H_ITEM_COUNT >>> 3]!,
+      itemBytes: d[H_ITEM_BYTES >>> 3]!,
+      chunkBytes: d[H_CHUNK_BYTES >>> 3]!,
+      capacityBytes: layout.pageCount * 1048576,
+      slabBytes: layout.slabBytes,
+      freePages: this.allocator.freePages,
+      pageCount: layout.pageCount,
+      hits: d[H_HITS >>> 3]!,
+      misses: d[H_MISSES >>> 3]!,
+      evictions: d[H_EVICTIONS >>> 3]!,
+      expirations: d[H_EXPIRATIONS >>> 3]!,
+      pagesMoved: d[H_PAGES_MOVED >>> 3]!,
+      wheelItems: this.wheel.size
+    }
+  }
+
+  /** Counters of one tenant: items, bytes, hits, misses, sets, deletes, evictions, expirations. */
+  tenantStats (tenantId: number): TenantStats {
+    const d = this.#doubles
+    const base = this.memory.tenantDouble(tenantId)
+    return {
+      items: d[base + T_ITEMS]!,
+      bytes: d[base + T_BYTES]!,
+      hits: d[base + T_HITS]!,
+      misses: d[base + T_MISSES]!,
+      sets: d[base + T_SETS]!,
+      deletes: d[base + T_DELETES]!,
+      evictions: d[base + T_EVICTIONS]!,
+      expirations: d[base + T_EXPIRATIONS]!
+    }
+  }
+
+  // ── internals: the caller holds the lock unless the name says otherwise ──────────────
+
+  #enter (): boolean {
+    if (!this.lock.acquire()) return false
+    this.lock.beginWrite()
+    return true
+  }
+
+  #leave (): void {
+    this.lock.endWrite()
+    this.lock.release()
+  }
+
+  /** An exception escaped a mutation: repair before the lock is released (by #leave). */
+  #abort (): void {
+    rebuildSlab(this, this.clock.nowMs())
+  }
+
+  #checkKey (tenantId: number, key: Uint8Array): StoreStatus {
+    if (key.length > MAX_KEY_BYTES) return StoreStatus.KEY_TOO_LARGE
+    if (!(tenantId >= 0 && tenantId < MAX_TENANTS)) return StoreStatus.BAD_TENANT
+    return StoreStatus.OK
+  }
+
+  /**
+   * Exact lookup under the lock; 0 if absent or expired. With `reclaim` (the caller is inside
+   * a write, seq odd) an expired item is removed on the spot: lazy expiry.
+   */
+  #findLive (tenantId: number, key: Uint8Array, hash: number, reclaim = true): number {
+    const ref = this.index.find(tenantId, key, hash)
+    if (ref === 0 || this.#unexpired(ref)) return ref
+    if (reclaim) {
+      this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
+      this.lock.journal(J_DELETE, ref, 0)
+      this.#removeItem(ref, true)
+      this.lock.journalClear()
+    }
+    return 0
+  }
+
+  #unexpired (ref: number): boolean {
+    const expiryMs = this.#doubles[ref + F_EXPIRY]!
+    return expiryMs === 0 || expiryMs > this.clock.nowMs()
+  }
+
+  #set (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions): StoreStatus {
+    const mode = options.mode
+    const old = this.#findLive(tenantId, key, hash)
+    let flags = options.flags
+    let expiryMs = options.expiryMs
+    if (old !== 0 && options.keepTtl) expiryMs = this.#doubles[old + F_EXPIRY]!
+    switch (mode) {
+      case SetMode.SET: break
+      case SetMode.ADD: if (old !== 0) return StoreStatus.NOT_STORED; break
+      case SetMode.REPLACE: if (old === 0) return StoreStatus.NOT_STORED; break
+      case SetMode.CAS:
+        if (old === 0) return StoreStatus.NOT_FOUND
+        if (this.#doubles[old + F_CAS] !== options.casExpected) return StoreStatus.EXISTS
+        break
+      default: {
+        // APPEND, PREPEND, APPEND_OR_SET: the old value is copied out first, because making
+        // room for the new item may evict the old one.
+        if (old === 0) {
+          if (mode !== SetMode.APPEND_OR_SET) return StoreStatus.NOT_STORED
+          break
+        }
+        flags = this.#words[old * 2 + I_FLAGS]!
+        expiryMs = this.#doubles[old + F_EXPIRY]!
+        const oldLength = this.#words[old * 2 + I_VALUE_LEN]!
+        if (oldLength + value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
+        const saved = this.#scratchFor(oldLength)
+        this.#copyValue(old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
+        const oldValue = saved.subarray(0, oldLength)
+        return mode === SetMode.PREPEND
+          ? this.#commitNew(tenantId, key, hash, value, oldValue, flags, expiryMs)
+          : this.#commitNew(tenantId, key, hash, oldValue, value, flags, expiryMs)
+      }
+    }
+    return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs)
+  }
+
+  /**
+   * Writes a new item holding `first` followed by `second` (may be null), then atomically (for
+   * readers: under the odd seqlock; for repair: journaled) replaces whatever item holds the key.
+   */
+  #commitNew (tenantId: number, key: Uint8Array, hash: number, first: Uint8Array, second: Uint8Array | null,
+    flags: number, expiryMs: number): StoreStatus {
+    const valueLength = first.length + (second === null ? 0 : second.length)
+    const ref = this.#allocItem(tenantId, key.length, valueLength)
+    if (ref === 0) return StoreStatus.OUT_OF_MEMORY
+    const words = this.#words
+    const doubles = this.#doubles
+    const casCounter = doubles[H_CAS_COUNTER >>> 3]!
+    const cas = Math.max(casCounter + 1, this.clock.nowMs() * 1024)
+    doubles[H_CAS_COUNTER >>> 3] = cas
+    words[ref * 2 + I_FLAGS] = flags
+    doubles[ref + F_EXPIRY] = expiryMs
+    doubles[ref + F_CAS] = cas
+    this.#bytes.set(key, ref * 8 + ITEM_HEADER_BYTES)
+    this.#writeValue(ref, key.length, first, 0)
+    if (second !== null) this.#writeValue(ref, key.length, second, first.length)
+    this.faultHook?.('set:written')
+    // Re-find the old item: allocation may have evicted it.
+    const old = this.index.find(tenantId, key, hash)
+    this.lock.journal(J_SET_COMMIT, ref, old)
+    if (old !== 0) this.#removeItem(old, true) // an overwrite: neither a delete nor an eviction
+    this.faultHook?.('set:old-removed')
+    this.#linkItem(ref, hash)
+    this.lock.journalClear()
+    const tenantBase = this.memory.tenantDouble(tenantId)
+    doubles[tenantBase + T_SETS]!++
+    this.lastCas = cas
+    return StoreStatus.OK
+  }
+
+  /**
+   * Allocates an item for (tenant, keyLength, valueLength), chunked if it exceeds the largest
+   * chunk, stamped PENDING (invisible to readers, freed by repair). Returns its ref or 0.
+   */
+  #allocItem (tenantId: number, keyLength: number, valueLength: number): number {
+    const inlineBytes = ITEM_HEADER_BYTES + keyLength + valueLength
+    if (inlineBytes <= MAX_CHUNK_BYTES) {
+      const ref = this.#allocChunk(this.allocator.classFor(inlineBytes))
+      if (ref === 0) return 0
+      this.#words[ref * 2 + I_VALUE_LEN] = valueLength
+      this.#words[ref * 2 + I_META] = makeMeta(keyLength, tenantId, KIND_PENDING, false)
+      return ref
+    }
+    const chunkCount = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
+    const listOffset = chunkListOffset(keyLength)
+    const ref = this.#allocChunk(this.allocator.classFor(listOffset + chunkCount * 4))
+    if (ref === 0) return 0
+    const words = this.#words
+    words[ref * 2 + I_VALUE_LEN] = valueLength
+    words[ref * 2 + I_META] = makeMeta(keyLength, tenantId, KIND_PENDING, true)
+    const listWord = (ref * 8 + listOffset) >>> 2
+    words.fill(0, listWord, listWord + chunkCount)
+    for (let i = 0; i < chunkCount; i++) {
+      const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
+      const chunk = this.#allocChunk(this.allocator.classFor(ITEM_HEADER_BYTES + payload))
+      if (chunk === 0) {
+        for (let j = 0; j < i; j++) this.allocator.free(words[listWord + j]!)
+        this.allocator.free(ref)
+        return 0
+      }
+      words[chunk * 2 + I_CHUNK_OWNER] = ref
+      words[chunk * 2 + I_CHUNK_INDEX] = i
+      words[chunk * 2 + I_VALUE_LEN] = payload
+      words[chunk * 2 + I_META] = makeMeta(0, tenantId, KIND_VALUE_CHUNK, false)
+      words[listWord + i] = chunk
+    }
+    return ref
+  }
+
+  /**
+   * A chunk of class `cls`: free list, else a free page, else evict this class's LRU tail,
+   * else take a page from the class with the oldest tail. Returns 0 if nothing can be freed.
+   */
+  #allocChunk (cls: number): number {
+    const allocator = this.allocator
+    let ref = allocator.take(cls)
+    if (ref !== 0) return ref
+    this.#applyHits()
+    const pressure = this.memory.classDouble(cls) + C_PRESSURE_F64
+    for (let attempt = 0; attempt < RECLAIM_ATTEMPTS; attempt++) {
+      const tail = allocator.lruTail(cls)
+      if (tail !== 0) {
+        this.#evict(tail)
+        this.#doubles[pressure]!++
+      } else if (!this.#reclaimPage(cls)) {
+        return 0
+      }
+      ref = allocator.take(cls)
+      if (ref !== 0) return ref
+    }
+    return 0
+  }
+
+  #evict (ref: number): void {
+    this.#countRemoval(ref, T_EVICTIONS, H_EVICTIONS)
+    const cls = this.memory.pageClass[this.memory.pageOf(ref)]!
+    this.#doubles[this.memory.classDouble(cls) + C_EVICTIONS_F64]!++
+    this.lock.journal(J_DELETE, ref, 0)
+    this.#removeItem(ref, true)
+    this.lock.journalClear()
+  }
+
+  /**
+   * Frees one page for class `forClass` by emptying a page of the class (not `forClass`)
+   * whose LRU tail is oldest, preferring the page that holds that tail. Pages holding a
+   * PENDING chunk (the allocation in progress) are skipped. Returns false if none could be.
+   */
+  #reclaimPage (forClass: number): boolean {
+    const allocator = this.allocator
+    const memory = this.memory
+    let donor = -1
+    let oldest = Infinity
+    for (let cls = 0; cls < allocator.classCount; cls++) {
+      if (cls === forClass || allocator.pageCount(cls) === 0) continue
+      const tail = allocator.lruTail(cls)
+      const age = tail === 0 ? Infinity : this.#doubles[tail + F_CAS]!
+      if (donor < 0 || age < oldest) { donor = cls; oldest = age }
+    }
+    if (donor < 0) return false
+    const tail = allocator.lruTail(donor)
+    if (tail !== 0 && this.#emptyPage(memory.pageOf(tail))) return true
+    for (let page = 0; page < memory.layout.pageCount; page++) {
+      if (memory.pageClass[page] === donor && this.#emptyPage(page)) return true
+    }
+    return false
+  }
+
+  /** Evicts every item with a chunk in `page`, then frees the page. False if it holds PENDING. */
+  #emptyPage (page: number): boolean {
+    const memory = this.memory
+    const words = this.#words
+    const cls = memory.pageClass[page]!
+    const chunkRefs = this.allocator.chunkBytes(cls) / 8
+    const first = memory.pageRef(page)
+    const perPage = this.allocator.chunksPerPage(cls)
+    for (let i = 0; i < perPage; i++) {
+      const ref = first + i * chunkRefs
+      const kind = metaKind(words[ref * 2 + I_META]!)
+      if (kind === KIND_PENDING) return false
+      if (kind === KIND_VALUE_CHUNK && metaKind(words[words[ref * 2 + I_CHUNK_OWNER]! * 2 + I_META]!) !== KIND_ITEM) return false
+    }
+    for (let i = 0; i < perPage; i++) {
+      const ref = first + i * chunkRefs
+      const kind = metaKind(words[ref * 2 + I_META]!)
+      if (kind === KIND_ITEM) this.#evict(ref)
+      else if (kind === KIND_VALUE_CHUNK) this.#evict(words[ref * 2 + I_CHUNK_OWNER]!)
+    }
+    this.allocator.releasePage(page)
+    this.#doubles[H_PAGES_MOVED >>> 3]!++
+    return true
+  }
+
+  /**
+   * Rebalancer: if a class is under eviction pressure and another class's LRU tail is older
+   * than the pressured class's tail, move one page from the latter to the free stack (the
+   * pressured class takes it on its next allocation). Returns work units done.
+   */
+  #rebalance (): number {
+    const allocator = this.allocator
+    const doubles = this.#doubles
+    let pressured = -1
+    let most = PRESSURE_THRESHOLD - 1
+    for (let cls = 0; cls < allocator.classCount; cls++) {
+      const p = doubles[this.memory.classDouble(cls) + C_PRESSURE_F64]!
+      if (p > most) { most = p; pressured = cls }
+      doubles[this.memory.classDouble(cls) + C_PRESSURE_F64] = 0
+    }
+    if (pressured < 0) return 0
+    const pressuredTail = allocator.lruTail(pressured)
+    const pressuredAge = pressuredTail === 0 ? Infinity : doubles[pressuredTail + F_CAS]!
+    let donor = -1
+    let oldest = pressuredAge
+    for (let cls = 0; cls < allocator.classCount; cls++) {
+      if (cls === pressured || allocator.pageCount(cls) < 2) continue
+      const tail = allocator.lruTail(cls)
+      if (tail !== 0 && doubles[tail + F_CAS]! < oldest) { oldest = doubles[tail + F_CAS]!; donor = cls }
+    }
+    if (donor < 0) return 1
+    return this.#emptyPage(this.memory.pageOf(allocator.lruTail(donor))) ? allocator.chunksPerPage(donor) : 1
+  }
+
+  /** Moves items hit by the lock-free reader to the head of their LRU. Returns hits applied. */
+  #applyHits (): number {
+    const words = this.#words
+    const memory = this.memory
+    let tail = words[HIT_TAIL]!
+    const head = Atomics.load(memory.atomicWords, HIT_HEAD) >>> 0 // acquire: ring slots before head are written
+    let applied = 0
+    while (tail !== head) {
+      const ref = words[HIT_RING + (tail & HIT_MASK)]!
+      tail = (tail + 1) >>> 0
+      applied++
+      // The ref may be stale (freed or reused since the hit): bump only a live item start.
+      if (memory.isChunkStart(ref) && metaKind(words[ref * 2 + I_META]!) === KIND_ITEM) {
+        this.allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, ref)
+      }
+    }
+    Atomics.store(memory.atomicWords, HIT_TAIL, tail | 0) // release: the reader may reuse the slots
+    return applied
+  }
+
+  /** Links PENDING item `ref` everywhere and makes it live. */
+  #linkItem (ref: number, hash: number): void {
+    const words = this.#words
+    const doubles = this.#doubles
+    const meta = words[ref * 2 + I_META]!
+    words[ref * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_ITEM << 25)
+    this.index.link(ref, hash)
+    this.allocator.lruPush(this.memory.pageClass[this.memory.pageOf(ref)]!, ref)
+    if (doubles[ref + F_EXPIRY] !== 0) this.wheel.insert(ref)
+    const chunkBytes = this.#chunkBytesHeld(ref)
+    const tenantBase = this.memory.tenantDouble(metaTenant(meta))
+    doubles[tenantBase + T_ITEMS]!++
+    doubles[tenantBase + T_BYTES]! += chunkBytes
+    doubles[H_ITEM_COUNT >>> 3]!++
+    doubles[H_ITEM_BYTES >>> 3]! += this.#itemBytes(ref)
+    doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
+  }
+
+  /** Unlinks live item `ref` everywhere and frees its chunks. Accounting included. */
+  #removeItem (ref: number, onWheel: boolean): void {
+    const words = this.#words
+    const doubles = this.#doubles
+    const meta = words[ref * 2 + I_META]!
+    const keyLength = metaKeyLength(meta)
+    const tenantId = metaTenant(meta)
+    const hash = keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
+    this.index.unlink(ref, hash)
+    this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, ref)
+    if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
+    const chunkBytes = this.#chunkBytesHeld(ref)
+    const tenantBase = this.memory.tenantDouble(tenantId)
+    doubles[tenantBase + T_ITEMS]!--
+    doubles[tenantBase + T_BYTES]! -= chunkBytes
+    doubles[H_ITEM_COUNT >>> 3]!--
+    doubles[H_ITEM_BYTES >>> 3]! -= this.#itemBytes(ref)
+    doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
+    if ((meta & META_CHUNKED) !== 0) {
+      const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+      const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
+      for (let i = 0; i < count; i++) this.allocator.free(words[listWord + i]!)
+    }
+    this.allocator.free(ref)
+  }
+
+  /** Counts a removal of `ref` in its tenant's `tenantField` and, if ≥ 0, a header total. */
+  #countRemoval (ref: number, tenantField: number, headerField: number): void {
+    const tenantBase = this.memory.tenantDouble(metaTenant(this.#words[ref * 2 + I_META]!))
+    this.#doubles[tenantBase + tenantField]!++
+    if (headerField >= 0) this.#doubles[headerField >>> 3]!++
+  }
+
+  /** Header + key + value (+ chunk list) bytes of item `ref`. */
+  #itemBytes (ref: number): number {
+    const meta = this.#words[ref * 2 + I_META]!
+    const valueLength = this.#words[ref * 2 + I_VALUE_LEN]!
+    if ((meta & META_CHUNKED) === 0) return ITEM_HEADER_BYTES + metaKeyLength(meta) + valueLength
+    const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
+    return chunkListOffset(metaKeyLength(meta)) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
+  }
+
+  /** Chunk bytes item `ref` holds: its own chunk plus its value chunks. */
+  #chunkBytesHeld (ref: number): number {
+    const memory = this.memory
+    const words = this.#words
+    let total = memory.chunkBytesOf(ref)
+    const meta = words[ref * 2 + I_META]!
+    if ((meta & META_CHUNKED) !== 0) {
+      const listWord = (ref * 8 + chunkListOffset(metaKeyLength(meta))) >>> 2
+      const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
+      for (let i = 0; i < count; i++) total += memory.chunkBytesOf(words[listWord + i]!)
+    }
+    return total
+  }
+
+  /** Copies `source` into item `ref`'s value at `valueOffset` (chunked or not). */
+  #writeValue (ref: number, keyLength: number, source: Uint8Array, valueOffset: number): void {
+    const words = this.#words
+    const bytes = this.#bytes
+    if ((words[ref * 2 + I_META]! & META_CHUNKED) === 0) {
+      bytes.set(source, ref * 8 + ITEM_HEADER_BYTES + keyLength + valueOffset)
+      return
+    }
+    const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+    let done = 0
+    while (done < source.length) {
+      const at = valueOffset + done
+      const chunk = words[listWord + Math.floor(at / CHUNK_PAYLOAD_BYTES)]!
+      const within = at % CHUNK_PAYLOAD_BYTES
+      const n = Math.min(source.length - done, CHUNK_PAYLOAD_BYTES - within)
+      bytes.set(source.subarray(done, done + n), chunk * 8 + ITEM_HEADER_BYTES + within)
+      done += n
+    }
+  }
+
+  /**
+   * Copies item `ref`'s value into `target` at `targetOffset`. With `guarded`, every length and
+   * ref is checked first (a lock-free reader may be looking at garbage); returns false then.
+   */
+  #copyValue (ref: number, keyLength: number, target: Buffer, targetOffset: number, guarded = false): boolean {
+    const words = this.#words
+    const bytes = this.#bytes
+    const memory = this.memory
+    const valueLength = words[ref * 2 + I_VALUE_LEN]!
+    if ((words[ref * 2 + I_META]! & META_CHUNKED) === 0) {
+      const start = ref * 8 + ITEM_HEADER_BYTES + keyLength
+      if (guarded && ITEM_HEADER_BYTES + keyLength + valueLength > memory.chunkBytesOf(ref)) return false
+      if (valueLength <= 64) {
+        for (let i = 0; i < valueLength; i++) target[targetOffset + i] = bytes[start + i]!
+      } else {
+        bytes.copy(target, targetOffset, start, start + valueLength)
+      }
+      return true
+    }
+    const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
+    const listOffset = chunkListOffset(keyLength)
+    if (guarded && listOffset + count * 4 > memory.chunkBytesOf(ref)) return false
+    const listWord = (ref * 8 + listOffset) >>> 2
+    for (let i = 0; i < count; i++) {
+      const chunk = words[listWord + i]!
+      if (guarded && (!memory.isChunkStart(chunk) || words[chunk * 2 + I_CHUNK_OWNER] !== ref)) return false
+      const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
+      if (guarded && ITEM_HEADER_BYTES + payload > memory.chunkBytesOf(chunk)) return false
+      const start = chunk * 8 + ITEM_HEADER_BYTES
+      bytes.copy(target, targetOffset + i * CHUNK_PAYLOAD_BYTES, start, start + payload)
+    }
+    return true
+  }
+
+  /** Fills `out` from item `ref`; false if (guarded) the item looked torn. */
+  #readItem (ref: number, keyLength: number, out: ReadResult, copyValue: boolean, guarded: boolean): boolean {
+    const valueLength = this.#words[ref * 2 + I_VALUE_LEN]!
+    if (guarded && valueLength > this.#maxValueBytes) return false
+    out.valueLength = valueLength
+    out.flags = this.#words[ref * 2 + I_FLAGS]!
+    out.cas = this.#doubles[ref + F_CAS]!
+    if (!copyValue) return true
+    if (out.value.length < valueLength) out.value = Buffer.allocUnsafe(Math.max(valueLength, out.value.length * 2))
+    return this.#copyValue(ref, keyLength, out.value, 0, guarded)
+  }
+
+  #hit (tenantId: number, ref: number): StoreStatus {
+    const doubles = this.#doubles
+    doubles[H_HITS >>> 3]!++
+    doubles[this.memory.tenantDouble(tenantId) + T_HITS]!++
+    if (this.#recordsHits) {
+      const words = this.#words
+      const head = words[HIT_HEAD]!
+      // Full ring: drop the hit (the LRU is approximate by design; maintenance drains it).
+      if (((head - Atomics.load(this.memory.atomicWords, HIT_TAIL)) >>> 0) < HIT_RING_SLOTS) {
+        words[HIT_RING + (head & HIT_MASK)] = ref
+        Atomics.store(this.memory.atomicWords, HIT_HEAD, (head + 1) | 0) // release: slot written first
+      }
+    }
+    return StoreStatus.OK
+  }
+
+  #miss (tenantId: number): StoreStatus {
+    this.#doubles[H_MISSES >>> 3]!++
+    this.#doubles[this.memory.tenantDouble(tenantId) + T_MISSES]!++
+    return StoreStatus.NOT_FOUND
+  }
+
+  #parseCounter (ref: number, mode: CounterMode): bigint | null {
+    const words = this.#words
+    const length = words[ref * 2 + I_VALUE_LEN]!
+    if ((words[ref * 2 + I_META]! & META_CHUNKED) !== 0 || length === 0 || length > 20) return null
+    const start = ref * 8 + ITEM_HEADER_BYTES + metaKeyLength(words[ref * 2 + I_META]!)
+    const bytes = this.#bytes
+    let i = 0
+    const negative = bytes[start] === 0x2d
+    if (negative) {
+      if (mode === CounterMode.MEMCACHED || length === 1) return null
+      i = 1
+    }
+    // Redis rejects leading zeros ("01") like string2ll; memcached's strtoull accepts them.
+    if (mode === CounterMode.REDIS && bytes[start + i] === 0x30 && length > i + 1) return null
+    for (let j = i; j < length; j++) {
+      const digit = bytes[start + j]! - 0x30
+      if (digit < 0 || digit > 9) return null
+    }
+    // Up to 15 digits fit a double exactly; longer ones go through BigInt's parser.
+    let value = length - i <= 15 ? BigInt(Number(bytes.toString('latin1', start + i, start + length))) : BigInt(bytes.toString('latin1', start + i, start + length))
+    if (negative) value = -value
+    if (mode === CounterMode.REDIS ? (value > INT64_MAX || value < INT64_MIN) : value > UINT64_MASK) return null
+    return value
+  }
+
+  #scratchFor (bytes: number): Buffer {
+    if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(Math.max(bytes, this.#scratch.length * 2))
+    return this.#scratch
+  }
+}
+
+export interface SlabStats {
+  items: number
+  itemBytes: number
+  chunkBytes: number
+  capacityBytes: number
+  slabBytes: number
+  freePages: number
+  pageCount: number
+  hits: number
+  misses: number
+  evictions: number
+  expirations: number
+  pagesMoved: number
+  wheelItems: number
+}
+
+export interface TenantStats {
+  items: number
+  bytes: number
+  hits: number
+  misses: number
+  sets: number
+  deletes: number
+  evictions: number
+  expirations: number
+}
+
+// Re-exported for callers that only import the store.
+export { CounterMode, SetMode, StoreStatus } from './store-status.js'
+export { MAX_TENANTS, PAGE_FREE }

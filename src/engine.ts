@@ -1,0 +1,247 @@
+/**
+ * Engine: `execute(command)`, the one seam every front end calls (DESIGN §2, §7).
+ * Thread: main. Owns: the shard set, the shared clock and the key hasher.
+ * Routing: xxh32(tenant, key) picks the shard from the hash's high bits (shardOf); the same
+ * hash, passed down, picks the bucket from its low bits, so no key is hashed twice.
+ * O(1) commands run inline on the owning slab and return a Result synchronously (one reused
+ * object: read it before the next call); heavy commands (flush) go to the shard workers over
+ * their command rings and return a Promise.
+ */
+import { ReadResult, WriteOptions } from './core/slab-store.js'
+import { shardOf } from './core/key-hash.js'
+import { SetMode, StoreStatus } from './core/store-status.js'
+import { Result, type Command } from './command/command.js'
+import { errorForStatus } from './command/status-errors.js'
+import { SlabcacheError } from './errors.js'
+import { createKeyHasher, type KeyHasher } from './shard/key-hasher.js'
+import { OP_FLUSH } from './shard/shard-messages.js'
+import { ShardSet } from './shard/shard-set.js'
+import { SharedClock } from './util/shared-clock.js'
+import type { Config } from './config/load-config.js'
+
+/** Buckets a scan visits per call and shard before returning a partial page. */
+const SCAN_BUCKETS_PER_CALL = 4096
+
+export interface EngineOptions {
+  /** Accept debug ring ops (worker crash simulation); tests only. */
+  debugOps?: boolean
+  onShardRestart?: (shardId: number, exitCode: number, repaired: boolean) => void
+}
+
+export class Engine {
+  readonly config: Config
+  readonly clock: SharedClock
+  readonly shards: ShardSet
+  readonly #hasher: KeyHasher
+  readonly #result = new Result()
+  readonly #read = new ReadResult()
+  readonly #write = new WriteOptions()
+  readonly #startedMs: number
+
+  private constructor (config: Config, clock: SharedClock, shards: ShardSet, hasher: KeyHasher) {
+    this.config = config
+    this.clock = clock
+    this.shards = shards
+    this.#hasher = hasher
+    this.#startedMs = clock.nowMs()
+  }
+
+  static async start (config: Config, options: EngineOptions = {}): Promise<Engine> {
+    const clock = SharedClock.start({ clockControl: config.debug.clockControl })
+    const hasher = await createKeyHasher()
+    try {
+      const shards = await ShardSet.start({
+        shards: config.shards,
+        memoryBytes: config.memoryBytes,
+        clock,
+        lockTimeoutMs: config.lockTimeoutMs,
+        maintenanceIntervalMs: config.maintenanceIntervalMs,
+        maxValueBytes: config.limits.maxValueBytes,
+        debugOps: options.debugOps === true,
+        ...(options.onShardRestart !== undefined ? { onRestart: options.onShardRestart } : {})
+      })
+      return new Engine(config, clock, shards, hasher)
+    } catch (error) {
+      clock.stop()
+      throw error
+    }
+  }
+
+  /** Hash of (tenant, key): the routing and bucket hash. */
+  hash (tenantId: number, key: Uint8Array): number {
+    return this.#hasher.hash(tenantId, key, 0, key.length)
+  }
+
+  /** Shard that owns (tenant, key). */
+  shardOf (tenantId: number, key: Uint8Array): number {
+    return shardOf(this.hash(tenantId, key), this.shards.count)
+  }
+
+  /**
+   * Runs `command`. Inline commands return the engine's reused Result (valid until the next
+   * call); heavy ones return a Promise of a fresh Result. Never throws for client mistakes:
+   * they come back as `result.error`.
+   */
+  execute (command: Command): Result | Promise<Result> {
+    const result = this.#result.reset()
+    switch (command.op) {
+      case 'get': {
+        const status = this.#storeFor(command.tenantId, command.key).get(command.tenantId, command.key, this.#lastHash, this.#read)
+        result.status = status
+        if (status === StoreStatus.OK) {
+          result.value = this.#read.value
+          result.valueLength = this.#read.valueLength
+          result.flags = this.#read.flags
+          result.cas = this.#read.cas
+        }
+        return this.#finish(result)
+      }
+      case 'set': {
+        if (command.key.length > this.config.limits.maxKeyBytes) return this.#fail(result, 'KEY_TOO_LARGE')
+        if (command.value.length > this.config.limits.maxValueBytes) return this.#fail(result, 'VALUE_TOO_LARGE')
+        const write = this.#write
+        write.mode = command.mode
+        write.flags = command.flags
+        write.keepTtl = command.keepTtl
+        write.casExpected = command.casExpected
+        write.expiryMs = command.ttlMs > 0 ? this.clock.nowMs() + command.ttlMs : 0
+        const store = this.#storeFor(command.tenantId, command.key)
+        result.status = store.set(command.tenantId, command.key, this.#lastHash, command.value, write)
+        if (result.status === StoreStatus.OK) result.cas = store.lastCas
+        return this.#finish(result)
+      }
+      case 'delete':
+        result.status = this.#storeFor(command.tenantId, command.key).delete(command.tenantId, command.key, this.#lastHash)
+        return this.#finish(result)
+      case 'exists':
+        result.status = this.#storeFor(command.tenantId, command.key).has(command.tenantId, command.key, this.#lastHash)
+          ? StoreStatus.OK
+          : StoreStatus.NOT_FOUND
+        return result
+      case 'touch': {
+        const expiryMs = command.ttlMs > 0 ? this.clock.nowMs() + command.ttlMs : 0
+        result.status = this.#storeFor(command.tenantId, command.key).touch(command.tenantId, command.key, this.#lastHash, expiryMs)
+        return this.#finish(result)
+      }
+      case 'ttl': {
+        const status = this.#storeFor(command.tenantId, command.key).get(command.tenantId, command.key, this.#lastHash, this.#read, false)
+        result.status = status
+        if (status === StoreStatus.OK) {
+          result.ttlMs = this.#read.expiryMs === 0 ? -1 : Math.max(0, this.#read.expiryMs - this.clock.nowMs())
+        } else if (status === StoreStatus.NOT_FOUND) {
+          result.ttlMs = -2
+        }
+        return this.#finish(result)
+      }
+      case 'incr': {
+        if (command.key.length > this.config.limits.maxKeyBytes) return this.#fail(result, 'KEY_TOO_LARGE')
+        const store = this.#storeFor(command.tenantId, command.key)
+        result.status = store.incr(command.tenantId, command.key, this.#lastHash, command.delta, command.mode)
+        if (result.status === StoreStatus.OK) result.counter = store.lastCounter
+        return this.#finish(result)
+      }
+      case 'scan': return this.#scan(command.tenantId, command.cursor, command.count)
+      case 'flush': return this.#flush(command.tenantId)
+      case 'stats':
+        result.stats = this.stats()
+        return result
+      case 'debugClock':
+        try {
+          this.clock.advance(command.advanceMs)
+        } catch (error) {
+          if (error instanceof SlabcacheError) return this.#fail(result, error.code, error.message)
+          throw error
+        }
+        return result
+    }
+  }
+
+  /** Engine-wide counters, summed over shards, plus each shard's. */
+  stats (): EngineStats {
+    const perShard = []
+    const total = { items: 0, itemBytes: 0, chunkBytes: 0, capacityBytes: 0, hits: 0, misses: 0, evictions: 0, expirations: 0 }
+    for (let id = 0; id < this.shards.count; id++) {
+      const s = this.shards.store(id).stats()
+      perShard.push({ id, alive: this.shards.alive(id), restarts: this.shards.restarts(id), ...s })
+      total.items += s.items
+      total.itemBytes += s.itemBytes
+      total.chunkBytes += s.chunkBytes
+      total.capacityBytes += s.capacityBytes
+      total.hits += s.hits
+      total.misses += s.misses
+      total.evictions += s.evictions
+      total.expirations += s.expirations
+    }
+    return { uptimeMs: this.clock.nowMs() - this.#startedMs, shardCount: this.shards.count, memoryBytes: this.config.memoryBytes, ...total, shards: perShard }
+  }
+
+  async close (): Promise<void> {
+    await this.shards.close()
+    this.clock.stop()
+  }
+
+  /** Hash computed by the last #storeFor call, handed to the store with the key. */
+  #lastHash = 0
+
+  #storeFor (tenantId: number, key: Uint8Array): import('./core/slab-store.js').SlabStore {
+    const hash = this.#hasher.hash(tenantId, key, 0, key.length)
+    this.#lastHash = hash
+    return this.shards.store(shardOf(hash, this.shards.count))
+  }
+
+  #finish (result: Result): Result {
+    const error = errorForStatus(result.status)
+    if (error !== null) result.error = error
+    return result
+  }
+
+  #fail (result: Result, code: import('./errors.js').ErrorCode, message?: string): Result {
+    result.error = code
+    result.errorMessage = message ?? ''
+    return result
+  }
+
+  /**
+   * Scan: the cursor packs (shard, bucket) as shard × 2^32 + bucket. Each call visits at most
+   * SCAN_BUCKETS_PER_CALL buckets of one shard under that shard's lock (bounded hold).
+   */
+  #scan (tenantId: number, cursor: number, count: number): Result {
+    const result = this.#result
+    result.keys = []
+    let shard = Math.floor(cursor / 2 ** 32)
+    let bucket = cursor % 2 ** 32
+    while (shard < this.shards.count && result.keys.length < count) {
+      const next = this.shards.store(shard).scan(tenantId, bucket, Math.min(SCAN_BUCKETS_PER_CALL, Math.max(16, count)), result.keys)
+      if (next < 0) return this.#fail(result, 'SHARD_UNAVAILABLE')
+      if (next === 0) { shard++; bucket = 0 } else bucket = next
+    }
+    result.cursor = shard >= this.shards.count ? 0 : shard * 2 ** 32 + bucket
+    return result
+  }
+
+  async #flush (tenantId: number): Promise<Result> {
+    const replies = await Promise.all(
+      Array.from({ length: this.shards.count }, async (_, id) => await this.shards.send(id, OP_FLUSH, tenantId))
+    )
+    const result = new Result()
+    result.count = replies.reduce((sum, reply) => sum + reply.number, 0)
+    return result
+  }
+}
+
+export interface EngineStats {
+  uptimeMs: number
+  shardCount: number
+  memoryBytes: number
+  items: number
+  itemBytes: number
+  chunkBytes: number
+  capacityBytes: number
+  hits: number
+  misses: number
+  evictions: number
+  expirations: number
+  shards: Array<{ id: number, alive: boolean, restarts: number } & ReturnType<import('./core/slab-store.js').SlabStore['stats']>>
+}
+
+export { SetMode, StoreStatus }

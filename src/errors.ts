@@ -1,0 +1,66 @@
+/**
+ * The error catalog: every error slabcache raises or reports, each with a stable `code`.
+ * Thread: any (pure, L0). Owns: the codes and their default messages.
+ * Invariant: a code never changes meaning once released; the README table lists every code
+ * here and `test/errors.ts` checks both directions. Errors never cross a thread or a socket as
+ * objects: the numeric `status` travels, and `errorFromStatus()` rebuilds the error.
+ */
+
+/** Base class: `code` is the stable identifier clients and tests match on. */
+export class SlabcacheError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string = ERROR_CATALOG[code].message) {
+    super(message)
+    this.code = code
+    this.name = ERROR_CATALOG[code].name
+  }
+}
+
+interface CatalogEntry {
+  /** Stable small integer used on rings and in shared memory; never reused. */
+  readonly status: number
+  readonly name: string
+  /** HTTP status for the HTTP front end. */
+  readonly httpStatus: number
+  readonly message: string
+}
+
+/**
+ * The catalog. Adding a code: pick the next unused `status`, add a README row, and construct
+ * it in a test.
+ */
+export const ERROR_CATALOG = {
+  CONFIG_INVALID: { status: 1, name: 'ConfigError', httpStatus: 500, message: 'invalid configuration' },
+  UWS_NATIVE_UNAVAILABLE: { status: 2, name: 'UwsNativeUnavailableError', httpStatus: 500, message: 'the uWebSockets.js native binary could not be loaded' },
+  KEY_TOO_LARGE: { status: 3, name: 'KeyTooLargeError', httpStatus: 414, message: 'key is larger than the configured limit' },
+  VALUE_TOO_LARGE: { status: 4, name: 'ValueTooLargeError', httpStatus: 413, message: 'value is larger than the configured limit' },
+  OUT_OF_MEMORY: { status: 5, name: 'OutOfMemoryError', httpStatus: 507, message: 'the item does not fit in the shard even after eviction' },
+  NOT_NUMERIC: { status: 6, name: 'NotNumericError', httpStatus: 409, message: 'value is not an integer or out of range' },
+  COUNTER_OVERFLOW: { status: 7, name: 'CounterOverflowError', httpStatus: 409, message: 'increment or decrement would overflow' },
+  SHARD_UNAVAILABLE: { status: 8, name: 'ShardUnavailableError', httpStatus: 503, message: 'the shard did not answer in time; retry' },
+  SHARD_CRASHED: { status: 9, name: 'ShardCrashedError', httpStatus: 503, message: 'the shard worker stopped while the command was in flight' },
+  RING_FRAME_TOO_LARGE: { status: 10, name: 'RingFrameTooLargeError', httpStatus: 500, message: 'frame is larger than the ring can ever hold' },
+  DEBUG_DISABLED: { status: 11, name: 'DebugDisabledError', httpStatus: 403, message: 'debug commands are disabled (debug.clockControl is off)' },
+  BAD_REQUEST: { status: 12, name: 'BadRequestError', httpStatus: 400, message: 'malformed request' },
+  NOT_FOUND: { status: 13, name: 'NotFoundError', httpStatus: 404, message: 'no such key' },
+  INTERNAL: { status: 14, name: 'InternalError', httpStatus: 500, message: 'internal error; the shard was repaired' },
+  SLAB_CORRUPT: { status: 15, name: 'SlabCorruptError', httpStatus: 500, message: 'slab invariant broken' },
+  SHUTTING_DOWN: { status: 16, name: 'ShuttingDownError', httpStatus: 503, message: 'the server is shutting down' },
+  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' }
+} as const satisfies Record<string, CatalogEntry>
+
+export type ErrorCode = keyof typeof ERROR_CATALOG
+
+const BY_STATUS: ErrorCode[] = []
+for (const code of Object.keys(ERROR_CATALOG) as ErrorCode[]) BY_STATUS[ERROR_CATALOG[code].status] = code
+
+/** Rebuilds an error from the numeric status that crossed a thread boundary. */
+export function errorFromStatus (status: number, message?: string): SlabcacheError {
+  const code = BY_STATUS[status] ?? 'INTERNAL'
+  return new SlabcacheError(code, message)
+}
+
+/** Thrown by config loading: names the option, what it must be and what it received. */
+export class ConfigError extends SlabcacheError {
+  constructor (message: string) { super('CONFIG_INVALID', message) }
+}

@@ -1,0 +1,162 @@
+// One test per option: a valid value is accepted from a flag, an env var and the config file,
+// and invalid values from each source throw a ConfigError naming the option.
+import path from 'node:path'
+import fs from 'node:fs'
+import t, { type Test } from 'tap'
+import { loadConfig, type Config } from '../../src/config/load-config.js'
+import { defaultShardCount, envName, OPTIONS, optionByKey, type OptionSpec } from '../../src/config/options.js'
+import { GIB, KIB, MIB } from '../../src/util/bytes.js'
+
+const CWD = '/srv/slabcache'
+
+interface OptionCase {
+  /** Raw strings accepted from every source, with the resolved value they give. */
+  readonly valid: ReadonlyArray<readonly [string, unknown]>
+  /** JSON values accepted from the config file. */
+  readonly validJson?: ReadonlyArray<readonly [unknown, unknown]>
+  /** Strings rejected from flag and env (and file). */
+  readonly invalid: readonly string[]
+  /** JSON values rejected from the config file. */
+  readonly invalidJson?: readonly unknown[]
+}
+
+const CASES: Record<string, OptionCase> = {
+  host: { valid: [['0.0.0.0', '0.0.0.0'], ['::1', '::1']], invalid: ['', '  '], invalidJson: [5, true] },
+  httpPort: { valid: [['0', 0], ['9090', 9090], ['65535', 65535]], validJson: [[8081, 8081]], invalid: ['-1', '65536', 'http', '80.5', '1e3'], invalidJson: [80.5, false] },
+  respPort: { valid: [['0', 0], ['6380', 6380]], validJson: [[6381, 6381]], invalid: ['-1', '65536', 'resp'], invalidJson: [1.5] },
+  memcachePort: { valid: [['0', 0], ['11212', 11212]], validJson: [[11213, 11213]], invalid: ['-1', '65536', 'mc'], invalidJson: [[]] },
+  shards: { valid: [['1', 1], ['2', 2]], validJson: [[2, 2]], invalid: ['0', '65', '1.5', 'many'], invalidJson: [0, '2x'] },
+  memory: { valid: [['64mb', 64 * MIB], ['1GiB', GIB], ['33554432', 32 * MIB]], validJson: [[32 * MIB, 32 * MIB]], invalid: ['lots', '-5mb', '1.5b', '0'], invalidJson: [-1, true] },
+  dataDir: { valid: [['cache', path.join(CWD, 'cache')], ['/var/lib/slabcache', '/var/lib/slabcache']], invalid: [''], invalidJson: [7] },
+  logLevel: { valid: [['debug', 'debug'], ['silent', 'silent'], ['WARN', 'warn']], invalid: ['loud', 'verbose'], invalidJson: [3] },
+  lockTimeoutMs: { valid: [['1', 1], ['60000', 60000]], validJson: [[500, 500]], invalid: ['0', '60001', 'soon'] },
+  maintenanceIntervalMs: { valid: [['1', 1], ['1000', 1000]], validJson: [[50, 50]], invalid: ['0', '1001'] },
+  'limits.maxKeyBytes': { valid: [['250', 250], ['4096', 4096]], validJson: [[1, 1]], invalid: ['0', '4097', '4k'] },
+  'limits.maxValueBytes': { valid: [['1mb', MIB], ['100', 100]], validJson: [[KIB, KIB]], invalid: ['0', '2gb', 'big'] },
+  'limits.maxRequestBytes': { valid: [['16mb', 16 * MIB]], validJson: [[9 * MIB, 9 * MIB]], invalid: ['0', 'huge'] },
+  'limits.maxConnections': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[5, 5]], invalid: ['0', '1000001'] },
+  'debug.clockControl': { valid: [['true', true], ['1', true], ['false', false], ['0', false], ['TRUE', true]], validJson: [[true, true], [false, false]], invalid: ['yes', 'on', ''], invalidJson: [1, 'enabled'] }
+}
+
+function field (config: Config, spec: OptionSpec): unknown {
+  return spec.field.split('.').reduce<unknown>((obj, name) => (obj as Record<string, unknown>)[name], config)
+}
+
+function nested (key: string, value: unknown): Record<string, unknown> {
+  const [group, leaf] = key.split('.')
+  return leaf === undefined ? { [group!]: value } : { [group!]: { [leaf]: value } }
+}
+
+function run (argv: string[], env: NodeJS.ProcessEnv = {}): Config {
+  const result = loadConfig({ argv, env, cwd: CWD })
+  if (result.kind !== 'run') throw new Error(`expected kind run, got ${result.kind}`)
+  return result.config
+}
+
+function withFile (t: Test, json: unknown): string[] {
+  const dir = t.testdir({ 'slabcache.json': JSON.stringify(json) })
+  return ['--config', path.join(dir, 'slabcache.json')]
+}
+
+function errorFor (spec: OptionSpec): { code: string, name: string, message: RegExp } {
+  const label = spec.label.replace(/[.()-]/g, (c) => `\\${c}`)
+  return { code: 'CONFIG_INVALID', name: 'ConfigError', message: new RegExp(`^${label} must be .+; received `) }
+}
+
+t.test('every option except config has a case here', async (t) => {
+  t.same(OPTIONS.map((spec) => spec.key).filter((key) => key !== 'config').sort(), Object.keys(CASES).sort())
+})
+
+for (const [key, c] of Object.entries(CASES)) {
+  const spec = optionByKey(key)
+  t.test(`${key} - accepted from --${spec.flag}, ${spec.env} and the config file; bad values are refused by name`, async (t) => {
+    for (const [raw, value] of c.valid) {
+      const argv = spec.valueName === null ? [value === true ? `--${spec.flag}` : `--no-${spec.flag}`] : [`--${spec.flag}=${raw}`]
+      t.same(field(run(argv), spec), value, `flag ${argv.join(' ')}`)
+      t.same(field(run([], { [spec.env]: raw }), spec), value, `env ${spec.env}=${raw}`)
+      t.same(field(run(withFile(t, nested(key, raw))), spec), value, `file ${JSON.stringify(raw)}`)
+    }
+    for (const [raw, value] of c.validJson ?? []) {
+      t.same(field(run(withFile(t, nested(key, raw))), spec), value, `file ${JSON.stringify(raw)}`)
+    }
+    for (const raw of c.invalid) {
+      if (spec.valueName !== null) t.throws(() => run([`--${spec.flag}=${raw}`]), errorFor(spec), `flag ${raw}`)
+      t.throws(() => run([], { [spec.env]: raw }), errorFor(spec), `env ${raw}`)
+      t.throws(() => run(withFile(t, nested(key, raw))), errorFor(spec), `file ${JSON.stringify(raw)}`)
+    }
+    for (const raw of c.invalidJson ?? []) {
+      t.throws(() => run(withFile(t, nested(key, raw))), errorFor(spec), `file ${JSON.stringify(raw)}`)
+    }
+  })
+}
+
+t.test('config - an empty path is refused before any file is read', async (t) => {
+  t.throws(() => run(['--config=']), errorFor(optionByKey('config')))
+  t.throws(() => run([], { SLABCACHE_CONFIG: '' }), { code: 'CONFIG_INVALID', message: /\(from env SLABCACHE_CONFIG\)$/ })
+})
+
+t.test('error messages say which source a bad value came from', async (t) => {
+  t.throws(() => run([], { SLABCACHE_SHARDS: '0' }), { message: 'shards (--shards) must be an integer from 1 to 64; received 0 (from env SLABCACHE_SHARDS)' })
+  t.throws(() => run(['--shards=0']), { message: 'shards (--shards) must be an integer from 1 to 64; received 0' })
+  const argv = withFile(t, { shards: 0 })
+  t.throws(() => run(argv), { message: `shards (--shards) must be an integer from 1 to 64; received 0 (from config file ${argv[1]})` })
+})
+
+t.test('memory - must give every shard at least 8 MiB', async (t) => {
+  t.throws(() => run(['--memory=4mb', '--shards=2']), {
+    code: 'CONFIG_INVALID',
+    message: 'memory (--memory) must be at least 8 MiB per shard (2 shards need 16 MiB); received 4 MiB'
+  })
+  t.throws(() => run(['--memory=4mb']), { message: /^memory \(--memory\) must be at least 8 MiB per shard \(1 shard needs 8 MiB\)/ })
+  t.equal(run(['--memory=16mb', '--shards=2', '--max-value-bytes=4mb']).memoryBytes, 16 * MIB)
+})
+
+t.test('limits.maxValueBytes - must be at most half of one shard\'s memory, naming both options', async (t) => {
+  t.throws(() => run(['--memory=32mb', '--shards=2', '--max-value-bytes=9mb']), {
+    code: 'CONFIG_INVALID',
+    message: 'limits.maxValueBytes (--max-value-bytes) must be at most half of one shard\'s memory, memory (--memory) / shards (--shards) / 2 = 8 MiB; received 9 MiB'
+  })
+  t.equal(run(['--memory=32mb', '--shards=2', '--max-value-bytes=8mb']).limits.maxValueBytes, 8 * MIB)
+})
+
+t.test('limits.maxRequestBytes - defaults to maxValueBytes + 64 KiB and may not be below it', async (t) => {
+  t.equal(run([]).limits.maxRequestBytes, 8 * MIB + 64 * KIB)
+  t.equal(run(['--max-value-bytes=1mb']).limits.maxRequestBytes, MIB + 64 * KIB)
+  t.throws(() => run(['--max-request-bytes=1mb']), {
+    code: 'CONFIG_INVALID',
+    message: 'limits.maxRequestBytes (--max-request-bytes) must be at least limits.maxValueBytes (--max-value-bytes) = 8 MiB; received 1 MiB'
+  })
+})
+
+t.test('shards - defaults to CPUs - 1, at least 1, and fewer when memory is small', async (t) => {
+  t.equal(run([]).shards, defaultShardCount(256 * MIB, 8 * MIB))
+  t.equal(defaultShardCount(256 * MIB, 8 * MIB, 1), 1)
+  t.equal(defaultShardCount(256 * MIB, 8 * MIB, 4), 3)
+  t.equal(defaultShardCount(256 * MIB, 8 * MIB, 128), 16, 'each shard keeps room for two 8 MiB values')
+  t.equal(defaultShardCount(4 * GIB, 1 * MIB, 128), 64, 'never above 64')
+  t.equal(defaultShardCount(8 * MIB, 1 * MIB, 8), 1)
+  t.equal(run(['--memory=16mb']).shards, 1, 'the defaults stay valid with little memory')
+})
+
+t.test('debug.clockControl - --no-debug-clock-control overrides an env true; a switch takes no value', async (t) => {
+  t.equal(run(['--no-debug-clock-control'], { SLABCACHE_DEBUG_CLOCK_CONTROL: 'true' }).debug.clockControl, false)
+  t.throws(() => run(['--debug-clock-control=1']), {
+    code: 'CONFIG_INVALID',
+    message: /^debug\.clockControl \(--debug-clock-control\) is a switch and takes no value/
+  })
+})
+
+t.test('env var names are SLABCACHE_ + UPPER_SNAKE of the dotted key', async (t) => {
+  t.equal(envName('httpPort'), 'SLABCACHE_HTTP_PORT')
+  t.equal(envName('debug.clockControl'), 'SLABCACHE_DEBUG_CLOCK_CONTROL')
+  t.equal(envName('limits.maxValueBytes'), 'SLABCACHE_LIMITS_MAX_VALUE_BYTES')
+  t.equal(optionByKey('config').env, 'SLABCACHE_CONFIG')
+  t.throws(() => optionByKey('nope'))
+})
+
+t.test('config/example.json lists every file key', async (t) => {
+  const example = JSON.parse(fs.readFileSync(new URL('../../config/example.json', import.meta.url), 'utf8')) as Record<string, unknown>
+  const keys = Object.entries(example).flatMap(([name, value]) =>
+    value !== null && typeof value === 'object' ? Object.keys(value).map((leaf) => `${name}.${leaf}`) : [name])
+  t.same(keys.sort(), OPTIONS.filter((spec) => spec.inFile).map((spec) => spec.key).sort())
+})
