@@ -84,6 +84,17 @@ export class Engine {
    */
   execute (command: Command): Result | Promise<Result> {
     const result = this.#result.reset()
+    try {
+      return this.#execute(command, result)
+    } catch (error) {
+      // A broken invariant or a bug inside a store call: the store repaired its slab before the
+      // exception left it (SlabStore #abort), so the server keeps serving; the client gets
+      // INTERNAL rather than a dropped connection.
+      return this.#fail(result, 'INTERNAL', error instanceof Error ? `internal error: ${error.message}` : undefined)
+    }
+  }
+
+  #execute (command: Command, result: Result): Result | Promise<Result> {
     switch (command.op) {
       case 'get': {
         const status = this.#storeFor(command.tenantId, command.key).get(command.tenantId, command.key, this.#lastHash, this.#read)

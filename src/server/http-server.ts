@@ -144,13 +144,16 @@ export class HttpServer {
   }
 
   #debugClock (res: HttpResponse, _req: HttpRequest): void {
+    const limit = this.#engine.config.limits.maxRequestBytes
     let body = ''
+    let received = 0
     let aborted = false
     res.onAborted(() => { aborted = true })
     res.onData((chunk, isLast) => {
       if (aborted) return
+      received += chunk.byteLength
+      if (received > limit) { aborted = true; sendError(res, 'REQUEST_TOO_LARGE', `request body exceeds ${limit} bytes`, true); return }
       body += Buffer.from(chunk).toString()
-      if (body.length > 4096) { aborted = true; sendError(res, 'REQUEST_TOO_LARGE', undefined, true); return }
       if (!isLast) return
       let advanceMs: unknown
       try { advanceMs = (JSON.parse(body) as { advanceMs?: unknown }).advanceMs } catch { advanceMs = undefined }

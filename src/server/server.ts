@@ -7,6 +7,7 @@
 import { Engine, type EngineOptions } from '../engine.js'
 import type { Config } from '../config/load-config.js'
 import { HttpServer } from './http-server.js'
+import { loadUws } from './uws-loader.js'
 import type { Logger } from '../util/log.js'
 
 export interface RunningServer {
@@ -18,6 +19,8 @@ export interface RunningServer {
 /** Starts slabcache with `config`; resolves once every port is listening. */
 export async function startServer (config: Config, options: EngineOptions & { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = options.logger
+  // Refuse to start on uWS's slow pure-JS fallback: fail before any worker starts.
+  loadUws()
   const engine = await Engine.start(config, {
     ...options,
     onShardRestart: (shardId, exitCode, repaired) => {

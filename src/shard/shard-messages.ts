@@ -24,9 +24,9 @@ export const OP_SET = 4
 export const OP_CHECK = 5
 /** Stop the worker loop and exit cleanly. */
 export const OP_STOP = 6
-/** Debug only: take the slab lock, make the seqlock odd, and spin until terminated. */
+/** Debug only: take the slab lock, make the seqlock odd, reply, and spin until terminated. */
 export const OP_DEBUG_HANG_HOLDING_LOCK = 7
-/** Debug only: run a set of key → value that spins after removing the old item (torn commit). */
+/** Debug only: a set of key → value that replies and spins after unlinking the old item (torn commit). */
 export const OP_DEBUG_HANG_MID_SET = 8
 
 export const REQUEST_HEADER_BYTES = 16

@@ -91,14 +91,21 @@ function handle (at: number, length: number): boolean {
       case OP_STOP: stopping = true; reply(id, 0, 0, null); break
       case OP_DEBUG_HANG_HOLDING_LOCK:
         if (!data.debugOps) { reply(id, REPLY_DEBUG_DISABLED, 0, null); break }
-        replies.commit()
         store.lock.acquire()
         store.lock.beginWrite()
+        // The reply is the handshake: the lock is held from here until this thread dies.
+        reply(id, 0, 0, null)
+        replies.commit()
         for (;;) { /* spin until the shard set terminates this thread */ }
       case OP_DEBUG_HANG_MID_SET: {
         if (!data.debugOps) { reply(id, REPLY_DEBUG_DISABLED, 0, null); break }
-        replies.commit()
-        store.faultHook = (point) => { if (point === 'set:old-removed') for (;;) { /* spin */ } }
+        store.faultHook = (point) => {
+          if (point !== 'set:old-removed') return
+          // Handshake: the old item is unlinked and the new one not yet linked, under the lock.
+          reply(id, 0, 0, null)
+          replies.commit()
+          for (;;) { /* spin until the shard set terminates this thread */ }
+        }
         store.set(arg, key, keyHash(arg, key, 0, key.length), Buffer.from(requests.bytes.subarray(valueStart, at + length)), writeOptions)
         break
       }

@@ -125,3 +125,12 @@ t.test('unknown endpoints are 404 with a JSON error', async (t) => {
   t.equal(res.status, 404)
   t.equal((await res.json() as { error: { code: string } }).error.code, 'NOT_FOUND')
 })
+
+t.test('a non-value request body over --max-request-bytes is refused with REQUEST_TOO_LARGE', async (t) => {
+  const server = await startTestServer(t, { debug: { clockControl: true }, limits: { maxValueBytes: 1024, maxRequestBytes: 1024 } })
+  const ok = await fetch(`${server.url}/v1/debug/clock`, { method: 'POST', body: JSON.stringify({ advanceMs: 1, pad: 'x'.repeat(900) }) })
+  t.equal(ok.status, 200)
+  const res = await fetch(`${server.url}/v1/debug/clock`, { method: 'POST', body: JSON.stringify({ advanceMs: 1, pad: 'x'.repeat(1100) }) })
+  t.equal(res.status, 413)
+  t.equal((await res.json() as { error: { code: string } }).error.code, 'REQUEST_TOO_LARGE')
+})
