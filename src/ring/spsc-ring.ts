@@ -114,11 +114,17 @@ function isPowerOfTwo (n: number): boolean {
  * ```
  * while ((len = ring.next()) >= 0) {
  *   read ring.bytes[ring.frameOffset .. ring.frameOffset + len)
- *   ring.release()                   // local only: the bytes stay reserved for now
+ *   ring.release()                   // local, except every quarter ring: then it publishes
  * }
  * ring.publishTail()                 // hands the released space back: one store, ≤ 1 notify
  * await ring.waitReadableAsync(ms)   // or waitReadable(ms) in a worker
  * ```
+ * A thread that answers on a second ring (a shard worker) ends each batch with publishTail()
+ * on the request ring *before* commit() on the reply ring: a peer that has seen reply n then
+ * also sees the room freed by request n, and can never wait for a reply to a request it
+ * believes is still queued. Before sleeping, each wait publishes its own side (waitReadable*
+ * publishes the tail, waitWritable* commits), so the two sides of one ring never both sleep.
+ * Payload offsets are 4 (mod 8): Int32Array views over `bytes` can read and write them.
  * At most one wait may be pending per side at a time. Only the wait methods block.
  */
 export class SpscRing {
@@ -141,6 +147,8 @@ export class SpscRing {
   /** Frame length prefixes, read and written little-endian whatever the platform. */
   readonly #frameHeader: DataView
   readonly #positionMask: number
+  /** release() publishes the tail by itself once this many bytes are released: capacity / 4. */
+  readonly #autoPublishBytes: number
 
   // Producer half. Only the producer thread touches these.
   /** Head including reserved, uncommitted frames. */
@@ -168,6 +176,7 @@ export class SpscRing {
     this.bytes = new Uint8Array(sab, RING_HEADER_BYTES, capacityBytes)
     this.#frameHeader = new DataView(sab, RING_HEADER_BYTES, capacityBytes)
     this.#positionMask = capacityBytes - 1
+    this.#autoPublishBytes = capacityBytes / 4
     // SC loads: this object may be created on a thread that has never seen the indices; the
     // SharedArrayBuffer arrived by postMessage/workerData, which already orders create()'s stores
     // before us, and SC loads keep that true for an attach() made later in a ring's life.
@@ -429,13 +438,19 @@ export class SpscRing {
 
   /**
    * Consumer: frees the frame the last next() returned, locally: the producer sees the space
-   * after publishTail(). Do not read the frame's bytes afterwards. Does not allocate or block.
+   * after publishTail(), which release() also calls by itself once a quarter of the ring is
+   * released but unpublished. Do not read the frame's bytes afterwards. Does not allocate or
+   * block.
    * @throws RangeError if there is no frame to release.
    */
   release (): void {
     if (this.#frameBytes === 0) throw new RangeError('release() must follow a next() that returned a frame')
     this.#tail = (this.#tail + this.#frameBytes) | 0
     this.#frameBytes = 0
+    // Without this, a consumer that publishes only at the end of a long batch makes the threads
+    // take turns: the producer, finding the ring full, waits for the whole ring to drain, then
+    // the consumer waits for the refill. A quarter ring keeps both busy for one store per quarter.
+    if (((this.#tail - this.#publishedTail) | 0) >= this.#autoPublishBytes) this.publishTail()
   }
 
   /**

@@ -45,6 +45,9 @@ let flush: FlushJob | null = null
 function reply (id: number, status: number, number: number, payload: Uint8Array | null, payloadLength = payload?.length ?? 0): void {
   let at = replies.reserve(REPLY_HEADER_BYTES + payloadLength)
   while (at < 0) {
+    // Hand back the request space read so far before sleeping, or the main thread may wait on
+    // a full request ring while we wait on a full reply ring.
+    requests.publishTail()
     replies.commit()
     replies.waitWritable(REPLY_HEADER_BYTES + payloadLength, 1000)
     at = replies.reserve(REPLY_HEADER_BYTES + payloadLength)
