@@ -5,8 +5,9 @@
  * Owns: the hash function, its seeds and byte order, and how a hash picks a shard and a bucket.
  * These are part of the on-disk and on-wire contract (snapshots, peer links): changing any
  * constant here changes every stored hash. The TEST VECTORS below pin them, and the test checks
- * this file against xxhash-wasm's `h32Raw`, the reference implementation.
- * Invariant: every function here is allocation-free and returns an unsigned 32-bit integer.
+ * this file against xxhash-wasm's `h32Raw`, the reference implementation. Also owns an 8-byte
+ * per-thread scratch (`stripeState`) that keeps the hash free of boxed numbers.
+ * Invariant: no function here allocates; each returns an unsigned 32-bit integer.
  */
 
 // ── xxh32 primes (the xxHash specification), as signed int32 for Math.imul ────────────
@@ -23,10 +24,11 @@ const PRIME32_5 = 0x165667B1 | 0
 export const KEY_HASH_SEED = 0x534C4142
 
 /**
- * Seed for cluster placement (ASCII 'RING'): ring positions of keys and virtual nodes are xxh32
- * with this seed, so which node owns a key and which shard holds it inside that node use
- * unrelated hash values. With the same seed, every key a node owns would share high bits and
- * pile onto a few of its shards. Part of the on-wire contract.
+ * Seed for cluster placement (ASCII 'RING'): ring positions are xxh32 with this seed, so which
+ * node owns a key and which shard holds it inside that node come from unrelated hash values.
+ * With one seed they would be correlated: a node owns arcs of the ring, an arc is a range of
+ * hash values sharing their high bits, so each arc would land in one shard and shard load would
+ * follow arc lengths instead of being even. Part of the on-wire contract.
  */
 export const RING_HASH_SEED = 0x52494E47
 

@@ -15,17 +15,19 @@ import { keyHash, keySeed } from '../core/key-hash.js'
  *
  * Measured on this machine (Node 20.20, x64 Xeon at ~1.5 GHz, 2 vCPUs shared with other jobs),
  * keys at offsets 0..21 (all alignments) in an 8 KiB buffer, ns per hash, best of 7 rounds of
- * 200,000 in a tight loop (3 runs agreed within ±5 %):
+ * 200,000 in a tight loop (3 runs agreed within ±5 %; rechecked after xxh32's stripe loop was
+ * split out: same crossing):
  *
  *   key bytes             16    64   128   176   192   200   208   216   224   256   512
  *   pure JS xxh32         21    54   101   133   141   151   155   162   164   190   369
  *   wasm h32Raw(subarray) 123  128   136   149   151   153   154   158   157   163   204
  *
- * native-bench/micro/hash-16b-key.ts (mitata) shows the same order at 16/64/256 bytes and the
- * same crossing between 192 and 256. wasm pays ~120 ns of fixed cost (the subarray view alone
- * is ~80 ns in Node 20, then the JS→wasm call and the copy into wasm memory), then ~0.16
- * ns/byte against JS's ~0.7 ns/byte. The curves cross at 200–216 bytes: 208. Typical keys
- * (10–64 bytes) never touch wasm, and near the threshold the two differ by under 5 %.
+ * native-bench/micro/hash-16b-key.ts (mitata, noisier on this shared machine: ±20 % near the
+ * crossing) shows the same order at 16/64/256 bytes and the crossing between 192 and 256.
+ * wasm pays ~120 ns of fixed cost (the subarray view alone is ~80 ns in Node 20, then the
+ * JS→wasm call and the copy into wasm memory), then ~0.16 ns/byte against JS's ~0.7 ns/byte.
+ * The curves cross at 200–216 bytes: 208. Typical keys (10–64 bytes) never touch wasm, and
+ * near the threshold the two differ by under 5 %.
  */
 export const WASM_MIN_KEY_BYTES = 208
 
@@ -34,7 +36,9 @@ export interface KeyHasher {
   /**
    * The key identity hash, equal to `keyHash(tenantId, bytes, offset, length)`.
    * Allocates nothing for keys shorter than WASM_MIN_KEY_BYTES; longer keys allocate one
-   * `subarray` view (xxhash-wasm's `h32Raw` takes a whole Uint8Array).
+   * `subarray` view (xxhash-wasm's `h32Raw` takes a whole Uint8Array). As for any function
+   * returning a u32, V8 boxes a result ≥ 2^30 if this call is not inlined into its caller:
+   * keep the call site monomorphic (one hasher object per thread).
    * @param tenantId the tenant id
    * @param bytes buffer holding the key; caller guarantees `offset + length ≤ bytes.length`
    * @param offset first key byte
