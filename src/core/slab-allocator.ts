@@ -1,21 +1,30 @@
 /**
  * SlabAllocator: 1 MiB pages, size classes, per-class free lists and per-class LRU lists.
  * Thread: the lock holder (L1, no allocation after construction).
- * Owns: the page table, the free-page stack, and the class table's list heads and counts.
+ * Owns: the page table, the per-page in-use counts, the free-page stack, and the class table's
+ * list heads, counts and carve cursors.
  * Invariants: a page is either on the free-page stack (class PAGE_FREE) or assigned to one
- * class and cut into that class's chunks; every chunk of an assigned page is FREE and on its
- * class's free list, or is in use (PENDING, ITEM on the class LRU, or VALUE_CHUNK). Eviction
- * policy is not here: the store decides what to evict and calls `free`.
+ * class. A page is cut into chunks lazily (memcached's old end_page_ptr): each class has at
+ * most one carve page whose first C_CARVE_NEXT chunks are carved and whose other chunks are on
+ * no list and hold garbage; every other assigned page is fully carved. Every carved chunk is
+ * FREE and on its class's free list, or is in use (PENDING, ITEM on the class LRU, or
+ * VALUE_CHUNK). pageUsed[page] counts the page's chunks in use, and H_EMPTY_PAGES the assigned
+ * pages where that count is 0 (memory a class holds but does not use: another class may take
+ * the page without evicting anything). Lazy carving makes assigning a page O(1) (it used to push
+ * 16 Ki chunks for the 64-byte class inside an evicting set) and keeps free lists short.
+ * Eviction policy is not here: the store decides what to evict and calls `free`.
  */
 import {
-  C_CHUNK_BYTES, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_LRU_HEAD, C_LRU_TAIL, C_PAGE_COUNT,
-  H_FREE_PAGES, I_LRU_NEXT, I_LRU_PREV, I_META, KIND_FREE, PAGE_BYTES, PAGE_FREE, makeMeta
+  C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNK_BYTES, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT,
+  C_LRU_HEAD, C_LRU_TAIL, C_PAGE_COUNT, CLASS_STRIDE_BYTES, H_EMPTY_PAGES, H_FREE_PAGES, I_LRU_NEXT, I_LRU_PREV,
+  I_META, KIND_FREE, PAGE_BYTES, PAGE_FREE, makeMeta
 } from './slab-layout.js'
 import type { SlabMemory } from './slab-memory.js'
 import { J_PAGE_FORMAT, type SlabLock } from './slab-lock.js'
 import { moveToHead, pushHead, unlink } from './intrusive-list.js'
 
 const FREE_PAGES = H_FREE_PAGES >>> 2
+const EMPTY_PAGES = H_EMPTY_PAGES >>> 2
 
 export class SlabAllocator {
   readonly #memory: SlabMemory
@@ -45,18 +54,20 @@ export class SlabAllocator {
   get classCount (): number { return this.#classSizes.length }
   chunkBytes (cls: number): number { return this.#classSizes[cls]! }
 
-  /** Initialises the class table and puts every page on the free stack (fresh slab, repair). */
+  /** Initialises the class table and puts every page on the free stack (fresh slab). */
   reset (): void {
     const memory = this.#memory
     const words = this.#words
     for (let cls = 0; cls < this.#classSizes.length; cls++) {
       const base = memory.classWord(cls)
-      words.fill(0, base, base + 8)
+      words.fill(0, base, base + CLASS_STRIDE_BYTES / 4)
       words[base + C_CHUNK_BYTES] = this.#classSizes[cls]!
       words[base + C_CHUNKS_PER_PAGE] = Math.floor(PAGE_BYTES / this.#classSizes[cls]!)
     }
     memory.pageClass.fill(PAGE_FREE)
+    memory.pageUsed.fill(0)
     words[FREE_PAGES] = 0
+    words[EMPTY_PAGES] = 0
     for (let page = memory.layout.pageCount - 1; page >= 0; page--) this.pushFreePage(page)
   }
 
@@ -68,61 +79,119 @@ export class SlabAllocator {
 
   /** Free pages left on the stack. */
   get freePages (): number { return this.#words[FREE_PAGES]! }
+  /** Assigned pages with no chunk in use. */
+  get emptyPages (): number { return this.#words[EMPTY_PAGES]! }
 
   /**
-   * Takes a free chunk of `cls`, cutting a free page for it if its free list is empty.
-   * Returns the chunk ref, or 0 when neither a free chunk nor a free page exists.
-   * The chunk is still marked FREE: the caller stamps its meta before releasing the lock.
+   * An assigned page of a class other than `exceptClass` with no chunk in use, or -1.
+   * O(pageCount) byte and word reads; callers check `emptyPages` first.
+   */
+  findEmptyPage (exceptClass: number): number {
+    const memory = this.#memory
+    const pageClass = memory.pageClass
+    const pageUsed = memory.pageUsed
+    for (let page = 0; page < pageClass.length; page++) {
+      const cls = pageClass[page]!
+      if (cls !== PAGE_FREE && cls !== exceptClass && pageUsed[page] === 0) return page
+    }
+    return -1
+  }
+
+  /** Whether `take(cls)` would succeed without a free page (free list or uncarved chunks). */
+  hasFreeChunk (cls: number): boolean {
+    const base = this.#memory.classWord(cls)
+    const words = this.#words
+    return words[base + C_FREE_HEAD] !== 0 || (words[base + C_CARVE_PAGE] !== 0 && words[base + C_CARVE_NEXT]! < words[base + C_CHUNKS_PER_PAGE]!)
+  }
+
+  /**
+   * Takes a free chunk of `cls`: from its free list, else the next uncarved chunk of its carve
+   * page, else from a free page (which becomes the carve page). Returns the chunk ref, or 0 when
+   * none of these exists. The chunk is marked FREE: the caller stamps its meta before releasing
+   * the lock.
    */
   take (cls: number): number {
+    const memory = this.#memory
     const words = this.#words
-    const base = this.#memory.classWord(cls)
-    if (words[base + C_FREE_HEAD] === 0) {
-      const page = this.popFreePage()
-      if (page < 0) return 0
-      this.formatPage(page, cls)
+    const base = memory.classWord(cls)
+    let ref = words[base + C_FREE_HEAD]!
+    if (ref !== 0) {
+      unlink(words, base + C_FREE_HEAD, -1, ref, I_LRU_PREV, I_LRU_NEXT)
+      words[base + C_FREE_COUNT]!--
+    } else {
+      if (words[base + C_CARVE_PAGE] === 0 || words[base + C_CARVE_NEXT] === words[base + C_CHUNKS_PER_PAGE]) {
+        const page = this.popFreePage()
+        if (page < 0) return 0
+        this.formatPage(page, cls)
+      }
+      const carved = words[base + C_CARVE_NEXT]!
+      ref = memory.pageRef(words[base + C_CARVE_PAGE]! - 1) + carved * (this.#classSizes[cls]! / 8)
+      // Stamp FREE before the cursor moves: a crash in between leaves a carved FREE chunk
+      // (repair puts it on the free list), never carved garbage.
+      words[ref * 2 + I_META] = makeMeta(0, 0, KIND_FREE, false)
+      words[base + C_CARVE_NEXT] = carved + 1
     }
-    const ref = words[base + C_FREE_HEAD]!
-    unlink(words, base + C_FREE_HEAD, -1, ref, I_LRU_PREV, I_LRU_NEXT)
-    words[base + C_FREE_COUNT]!--
     words[base + C_ITEM_COUNT]!++
+    if (memory.pageUsed[memory.pageOf(ref)]!++ === 0) words[EMPTY_PAGES]!--
     return ref
   }
 
   /** Returns chunk `ref` (off every list but this one) to its class's free list. */
   free (ref: number): void {
+    const memory = this.#memory
     const words = this.#words
-    const base = this.#memory.classWord(this.#memory.pageClass[this.#memory.pageOf(ref)]!)
+    const page = memory.pageOf(ref)
+    const base = memory.classWord(memory.pageClass[page]!)
     words[ref * 2 + I_META] = makeMeta(0, 0, KIND_FREE, false)
     pushHead(words, base + C_FREE_HEAD, -1, ref, I_LRU_PREV, I_LRU_NEXT)
     words[base + C_FREE_COUNT]!++
     words[base + C_ITEM_COUNT]!--
+    if (--memory.pageUsed[page]! === 0) words[EMPTY_PAGES]!++
   }
 
-  /** Cuts page `page` into free chunks of `cls`. Journaled: repair re-formats a torn page. */
+  /**
+   * Assigns free page `page` (off the stack) to `cls` as its carve page, nothing carved. The
+   * class's previous carve page, if any, is fully carved (take's precondition). O(1).
+   * Journaled: repair completes a torn assignment.
+   */
   formatPage (page: number, cls: number): void {
     const memory = this.#memory
     const words = this.#words
     const base = memory.classWord(cls)
     this.#lock.journal(J_PAGE_FORMAT, page, cls)
     memory.pageClass[page] = cls
-    const chunkWords = this.#classSizes[cls]! / 4
-    const perPage = words[base + C_CHUNKS_PER_PAGE]!
-    const first = memory.pageRef(page)
-    // Push in reverse so allocation walks the page upwards (friendlier to the prefetcher).
-    for (let i = perPage - 1; i >= 0; i--) {
-      const ref = first + i * chunkWords / 2
-      words[ref * 2 + I_META] = 0
-      pushHead(words, base + C_FREE_HEAD, -1, ref, I_LRU_PREV, I_LRU_NEXT)
-    }
-    words[base + C_FREE_COUNT]! += perPage
+    memory.pageUsed[page] = 0
+    words[base + C_CARVE_PAGE] = page + 1
+    words[base + C_CARVE_NEXT] = 0
     words[base + C_PAGE_COUNT]!++
+    words[EMPTY_PAGES]!++
     this.#lock.journalClear()
   }
 
   /**
-   * Gives page `page` (assigned, every chunk FREE) back to the free stack. The caller has
-   * emptied it (see SlabStore's page reclaim).
+   * Whether chunk start `ref` (isChunkStart) has been carved. An uncarved chunk holds stale
+   * bytes of whatever the page held before, possibly an old ITEM header: code that follows a
+   * ref it does not trust (a hit recorded before the chunk was freed) must check this too.
+   */
+  isCarved (ref: number): boolean {
+    const memory = this.#memory
+    const page = memory.pageOf(ref)
+    const base = memory.classWord(memory.pageClass[page]!)
+    const words = this.#words
+    if (words[base + C_CARVE_PAGE] !== page + 1) return true
+    return (ref - memory.pageRef(page)) * 8 < words[base + C_CARVE_NEXT]! * words[base + C_CHUNK_BYTES]!
+  }
+
+  /** Chunks of `page` (assigned) that have been carved: all but the carve page's tail. */
+  carvedChunks (page: number): number {
+    const words = this.#words
+    const base = this.#memory.classWord(this.#memory.pageClass[page]!)
+    return words[base + C_CARVE_PAGE] === page + 1 ? words[base + C_CARVE_NEXT]! : words[base + C_CHUNKS_PER_PAGE]!
+  }
+
+  /**
+   * Gives page `page` (assigned, no chunk in use) back to the free stack: its carved chunks
+   * leave the free list (O(carved chunks)). The caller has emptied it (SlabStore's reclaim).
    */
   releasePage (page: number): void {
     const memory = this.#memory
@@ -130,13 +199,18 @@ export class SlabAllocator {
     const cls = memory.pageClass[page]!
     const base = memory.classWord(cls)
     const chunkRefs = this.#classSizes[cls]! / 8
-    const perPage = words[base + C_CHUNKS_PER_PAGE]!
+    const carved = this.carvedChunks(page)
     const first = memory.pageRef(page)
-    for (let i = 0; i < perPage; i++) {
+    for (let i = 0; i < carved; i++) {
       unlink(words, base + C_FREE_HEAD, -1, first + i * chunkRefs, I_LRU_PREV, I_LRU_NEXT)
     }
-    words[base + C_FREE_COUNT]! -= perPage
+    if (words[base + C_CARVE_PAGE] === page + 1) {
+      words[base + C_CARVE_PAGE] = 0
+      words[base + C_CARVE_NEXT] = 0
+    }
+    words[base + C_FREE_COUNT]! -= carved
     words[base + C_PAGE_COUNT]!--
+    words[EMPTY_PAGES]!--
     memory.pageClass[page] = PAGE_FREE
     this.pushFreePage(page)
   }
@@ -176,4 +250,7 @@ export class SlabAllocator {
   pageCount (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_PAGE_COUNT]! }
   freeCount (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_FREE_COUNT]! }
   chunksPerPage (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_CHUNKS_PER_PAGE]! }
+  /** 1 + the class's carve page, 0 if none; and how many of its chunks are carved. */
+  carvePage (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_CARVE_PAGE]! }
+  carveNext (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_CARVE_NEXT]! }
 }

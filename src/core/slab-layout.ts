@@ -14,6 +14,7 @@
  *  ├──────────────────────────── WHEEL_BASE         257 u32 list heads (4 levels × 64 + overflow)
  *  ├──────────────────────────── HIT_RING_BASE      HIT_RING_SLOTS u32 item refs
  *  ├──────────────────────────── layout.pageTableBase   pageCount u8 (size class or PAGE_FREE)
+ *  ├──────────────────────────── layout.pageUsedBase    pageCount u32 (chunks in use per page)
  *  ├──────────────────────────── layout.freePageBase    pageCount u32 (stack of free pages)
  *  ├──────────────────────────── layout.indexBase       bucketCount u32 bucket heads
  *  ├──────────────────────────── layout.pagesBase       pageCount × PAGE_BYTES (4 KiB aligned)
@@ -21,7 +22,8 @@
  */
 
 export const SLAB_MAGIC = 0x534c4142 // 'SLAB'
-export const LAYOUT_VERSION = 1
+/** 2: per-page in-use chunk counts (pageUsedBase), H_EMPTY_PAGES, lazy carving (C_CARVE_*). */
+export const LAYOUT_VERSION = 2
 export const PAGE_BYTES = 1 << 20
 /** Smallest chunk; each class is ×1.25 the previous, rounded up to 8 bytes. */
 export const MIN_CHUNK_BYTES = 64
@@ -38,6 +40,7 @@ export const MAX_KEY_BYTES = 4096
 export const HIT_RING_SLOTS = 4096
 /** One bucket per this many slab bytes (rounded down to a power of two). */
 export const BYTES_PER_BUCKET = 256
+/** Smallest slab: it holds 3 pages after the fixed tables (see computeLayout). */
 export const MIN_SLAB_BYTES = 4 * PAGE_BYTES
 
 // ── header: byte offsets ──────────────────────────────────────────────────────────────
@@ -62,6 +65,7 @@ export const H_ITEM_COUNT = 392 // f64
 export const H_ITEM_BYTES = 400 // f64: header + key + value (+ chunk refs) of live items
 export const H_CHUNK_BYTES = 408 // f64: chunk bytes held by live items (what they cost)
 export const H_FREE_PAGES = 416 // u32: depth of the free-page stack
+export const H_EMPTY_PAGES = 420 // u32: assigned pages with no chunk in use (free memory in a class)
 export const H_WHEEL_TICK = 424 // f64: next wheel tick to process (ticks are seconds)
 export const H_WHEEL_COUNT = 432 // f64: items linked in the wheel
 export const H_EVICTIONS = 440 // f64
@@ -84,6 +88,10 @@ export const C_LRU_TAIL = 4 // least recently used: the eviction end
 export const C_ITEM_COUNT = 5 // items and value chunks held by the class
 export const C_PAGE_COUNT = 6
 export const C_CHUNKS_PER_PAGE = 7
+/** 1 + the page being carved (chunks handed out in page order, lazily); 0 = none. */
+export const C_CARVE_PAGE = 12
+/** Chunks of the carve page carved so far; the rest are not on any list (bytes are garbage). */
+export const C_CARVE_NEXT = 13
 export const C_EVICTIONS_F64 = 4 // f64 index within the class's 8 doubles (byte 32)
 export const C_PRESSURE_F64 = 5 // f64: evictions since the rebalancer last looked (byte 40)
 
@@ -191,6 +199,7 @@ export interface SlabLayout {
   readonly bucketMask: number
   readonly pageCount: number
   readonly pageTableBase: number
+  readonly pageUsedBase: number
   readonly freePageBase: number
   readonly indexBase: number
   readonly pagesBase: number
@@ -199,7 +208,7 @@ export interface SlabLayout {
 
 /**
  * Computes the layout for a slab of `slabBytes` (the configured memory divided by the shard
- * count). Throws RangeError when the slab is too small to hold the fixed tables and 4 pages.
+ * count). Throws RangeError when it is smaller than MIN_SLAB_BYTES (which leaves 3 pages).
  */
 export function computeLayout (slabBytes: number): SlabLayout {
   if (!Number.isSafeInteger(slabBytes) || slabBytes < MIN_SLAB_BYTES) {
@@ -207,15 +216,16 @@ export function computeLayout (slabBytes: number): SlabLayout {
   }
   let bucketCount = 1024
   while (bucketCount * 2 * BYTES_PER_BUCKET <= slabBytes) bucketCount *= 2
-  // pageCount × (PAGE_BYTES + 1 + 4) + buckets + alignment slack must fit after FIXED_BYTES.
-  const slack = 64 * 3 + 4096
-  const pageCount = Math.floor((slabBytes - FIXED_BYTES - bucketCount * 4 - slack) / (PAGE_BYTES + 5))
+  // pageCount × (PAGE_BYTES + 1 + 4 + 4) + buckets + alignment slack must fit after FIXED_BYTES.
+  const slack = 64 * 4 + 4096
+  const pageCount = Math.floor((slabBytes - FIXED_BYTES - bucketCount * 4 - slack) / (PAGE_BYTES + 9))
   if (pageCount < 1) throw new RangeError(`slabBytes ${slabBytes} leaves no room for pages`)
   const pageTableBase = FIXED_BYTES
-  const freePageBase = align(pageTableBase + pageCount, 64)
+  const pageUsedBase = align(pageTableBase + pageCount, 64)
+  const freePageBase = align(pageUsedBase + pageCount * 4, 64)
   const indexBase = align(freePageBase + pageCount * 4, 64)
   const pagesBase = align(indexBase + bucketCount * 4, 4096)
   if (pagesBase + pageCount * PAGE_BYTES > slabBytes) throw new Error('layout arithmetic overflowed the slab')
   if ((pagesBase + pageCount * PAGE_BYTES) / 8 >= 2 ** 32) throw new RangeError('slabBytes too large for u32 item refs (32 GiB)')
-  return { slabBytes, bucketCount, bucketMask: bucketCount - 1, pageCount, pageTableBase, freePageBase, indexBase, pagesBase, classSizes: sizeClasses() }
+  return { slabBytes, bucketCount, bucketMask: bucketCount - 1, pageCount, pageTableBase, pageUsedBase, freePageBase, indexBase, pagesBase, classSizes: sizeClasses() }
 }

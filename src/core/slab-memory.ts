@@ -10,6 +10,10 @@ import {
   PAGE_BYTES, PAGE_FREE, SLAB_MAGIC, TENANT_STRIDE_BYTES, TENANT_TABLE_BASE, computeLayout, type SlabLayout
 } from './slab-layout.js'
 
+/** log2 of the refs (8-byte units) in a page. */
+const PAGE_REF_SHIFT = Math.log2(PAGE_BYTES / 8)
+const PAGE_REF_MASK = PAGE_BYTES / 8 - 1
+
 export class SlabMemory {
   readonly sab: SharedArrayBuffer
   readonly layout: SlabLayout
@@ -19,6 +23,8 @@ export class SlabMemory {
   readonly atomicWords: Int32Array
   readonly doubles: Float64Array
   readonly pageClass: Uint8Array
+  /** Chunks in use (PENDING, ITEM or VALUE_CHUNK) per page; 0 for free and empty pages. */
+  readonly pageUsed: Uint32Array
   /** u32 index of the first bucket head. */
   readonly indexWord: number
   /** Smallest and one-past-largest valid item ref. */
@@ -33,6 +39,7 @@ export class SlabMemory {
     this.atomicWords = new Int32Array(sab)
     this.doubles = new Float64Array(sab)
     this.pageClass = new Uint8Array(sab, layout.pageTableBase, layout.pageCount)
+    this.pageUsed = new Uint32Array(sab, layout.pageUsedBase, layout.pageCount)
     this.indexWord = layout.indexBase >>> 2
     this.minRef = layout.pagesBase / 8
     this.endRef = (layout.pagesBase + layout.pageCount * PAGE_BYTES) / 8
@@ -67,8 +74,11 @@ export class SlabMemory {
   /** f64 index of tenant `tenantId`'s first counter. */
   tenantDouble (tenantId: number): number { return (TENANT_TABLE_BASE + tenantId * TENANT_STRIDE_BYTES) >>> 3 }
 
-  /** Page index holding `ref`; caller guarantees minRef ≤ ref < endRef. */
-  pageOf (ref: number): number { return Math.floor((ref * 8 - this.layout.pagesBase) / PAGE_BYTES) }
+  /**
+   * Page index holding `ref`; caller guarantees minRef ≤ ref < endRef. Integer arithmetic:
+   * ref − minRef < 2^32 (refs are u32), and a page is 2^17 refs.
+   */
+  pageOf (ref: number): number { return (ref - this.minRef) >>> PAGE_REF_SHIFT }
   /** First item ref of page `page`. */
   pageRef (page: number): number { return (this.layout.pagesBase + page * PAGE_BYTES) / 8 }
 
@@ -77,12 +87,14 @@ export class SlabMemory {
    * chunk size of its page's class. Readers use it to reject garbage refs before touching them.
    */
   isChunkStart (ref: number): boolean {
-    if (ref < this.minRef || ref >= this.endRef) return false
-    const page = this.pageOf(ref)
-    const cls = this.pageClass[page]!
+    if (!(ref >= this.minRef && ref < this.endRef)) return false
+    const relative = ref - this.minRef
+    const cls = this.pageClass[relative >>> PAGE_REF_SHIFT]!
     if (cls === PAGE_FREE) return false
     const chunkBytes = this.layout.classSizes[cls]!
-    const offsetInPage = ref * 8 - this.layout.pagesBase - page * PAGE_BYTES
+    // Both operands are small int32s, so `%` is an integer remainder (on values V8 cannot
+    // prove int32 it is a float-mod runtime call, ~10× slower; this runs per chain step).
+    const offsetInPage = (relative & PAGE_REF_MASK) * 8
     return offsetInPage % chunkBytes === 0 && offsetInPage + chunkBytes <= PAGE_BYTES
   }
 

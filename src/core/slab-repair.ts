@@ -4,23 +4,25 @@
  * thread, or a replacement worker) or after an exception escaped an inline mutation. L1.
  * Allocates temporary arrays (repair is cold and rare).
  *
- * What is authoritative: the page table (page → class) and each chunk's meta word (FREE,
- * PENDING, ITEM, VALUE_CHUNK) with the item bytes behind it, corrected by the journal record
- * of the one mutation that may have been torn:
+ * What is authoritative: the page table (page → class), each class's carve cursor (which
+ * chunks of its carve page exist), and each carved chunk's meta word (FREE, PENDING, ITEM,
+ * VALUE_CHUNK) with the item bytes behind it, corrected by the journal record of the one
+ * mutation that may have been torn:
  *   J_SET_COMMIT(A, B)  the new item A is complete: A becomes live, the old item B is freed
  *   J_DELETE(A)         A is freed
- *   J_PAGE_FORMAT(P, C) page P becomes class C with every chunk free
+ *   J_PAGE_FORMAT(P, C) page P becomes class C's carve page with nothing carved
  * Every PENDING chunk not named by a commit is freed (its set never committed). Everything else
  * (bucket chains, LRU and free lists, the wheel, the free-page stack, item and byte counts) is
- * derived and rebuilt. LRU order is restored from CAS order (CAS grows with write time).
+ * derived and rebuilt (per-page in-use counts included). LRU order is restored from CAS order
+ * (CAS grows with write time).
  */
 import { pushHead } from './intrusive-list.js'
 import { keyHash } from './key-hash.js'
 import {
-  C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_PAGE_COUNT, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY,
-  H_CHUNK_BYTES, H_ITEM_BYTES, H_ITEM_COUNT, H_REPAIRS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_LRU_NEXT, I_LRU_PREV, I_META,
-  I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS, META_CHUNKED,
-  PAGE_FREE, T_BYTES, T_ITEMS, chunkListOffset, metaKeyLength, metaKind, metaTenant
+  C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_PAGE_COUNT, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY,
+  H_CHUNK_BYTES, H_EMPTY_PAGES, H_ITEM_BYTES, H_ITEM_COUNT, H_REPAIRS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_LRU_NEXT,
+  I_LRU_PREV, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS,
+  META_CHUNKED, PAGE_FREE, T_BYTES, T_ITEMS, chunkListOffset, metaKeyLength, metaKind, metaTenant
 } from './slab-layout.js'
 import { J_DELETE, J_PAGE_FORMAT, J_SET_COMMIT } from './slab-lock.js'
 import type { SlabStore } from './slab-store.js'
@@ -44,19 +46,28 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
   } else if (op === J_DELETE) {
     words[refA * 2 + I_META] = 0
   } else if (op === J_PAGE_FORMAT) {
+    // take() formats a page only when the class's carve page is used up, so P replaces it.
     memory.pageClass[refA] = refB
-    const first = memory.pageRef(refA)
-    const chunkRefs = layout.classSizes[refB]! / 8
-    for (let i = 0; i < Math.floor(1048576 / layout.classSizes[refB]!); i++) words[(first + i * chunkRefs) * 2 + I_META] = 0
+    const base = memory.classWord(refB)
+    words[base + C_CARVE_PAGE] = refA + 1
+    words[base + C_CARVE_NEXT] = 0
   }
   lock.journalClear()
 
-  // 2. Forget every derived structure.
+  // 2. Forget every derived structure. Keep carve cursors that name a page of their class
+  //    (a cursor that does not is garbage: its page is then treated as fully carved).
   for (let cls = 0; cls < allocator.classCount; cls++) {
     const base = memory.classWord(cls)
     words.fill(0, base + C_FREE_HEAD, base + C_CHUNKS_PER_PAGE)
+    const carvePage = words[base + C_CARVE_PAGE]!
+    if (carvePage !== 0 && (carvePage > layout.pageCount || memory.pageClass[carvePage - 1] !== cls ||
+        words[base + C_CARVE_NEXT]! > words[base + C_CHUNKS_PER_PAGE]!)) {
+      words[base + C_CARVE_PAGE] = 0
+      words[base + C_CARVE_NEXT] = 0
+    }
   }
   while (allocator.popFreePage() >= 0) { /* empty the stack */ }
+  memory.pageUsed.fill(0)
   index.clear()
   wheel.reset(nowMs)
   for (let tenant = 0; tenant < MAX_TENANTS; tenant++) {
@@ -78,7 +89,7 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     words[base + C_PAGE_COUNT]!++
     const chunkBytes = layout.classSizes[cls]!
     const first = memory.pageRef(page)
-    for (let i = words[base + C_CHUNKS_PER_PAGE]! - 1; i >= 0; i--) {
+    for (let i = allocator.carvedChunks(page) - 1; i >= 0; i--) {
       const ref = first + i * chunkBytes / 8
       const meta = words[ref * 2 + I_META]!
       const kind = metaKind(meta)
@@ -96,22 +107,28 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     if ((meta & META_CHUNKED) === 0) { live.push(ref); continue }
     const listWord = (ref * 8 + chunkListOffset(metaKeyLength(meta))) >>> 2
     const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
-    let whole = true
-    for (let i = 0; i < count && whole; i++) {
-      const chunk = words[listWord + i]!
-      whole = valueChunks.has(chunk) && !claimed.has(chunk) &&
-        words[chunk * 2 + I_CHUNK_OWNER] === ref && words[chunk * 2 + I_CHUNK_INDEX] === i
-      if (whole) claimed.add(chunk)
+    let whole = 0
+    while (whole < count) {
+      const chunk = words[listWord + whole]!
+      if (!valueChunks.has(chunk) || claimed.has(chunk) ||
+        words[chunk * 2 + I_CHUNK_OWNER] !== ref || words[chunk * 2 + I_CHUNK_INDEX] !== whole) break
+      claimed.add(chunk)
+      whole++
     }
-    if (whole) live.push(ref)
+    if (whole === count) live.push(ref)
     else {
-      for (let i = 0; i < count; i++) claimed.delete(words[listWord + i]!)
+      // Unclaim only what this item claimed: a garbage list may name another item's chunk.
+      for (let i = 0; i < whole; i++) claimed.delete(words[listWord + i]!)
       freeChunk(store, ref)
     }
   }
   for (const chunk of valueChunks) {
-    if (claimed.has(chunk)) words[memory.classWord(memory.pageClass[memory.pageOf(chunk)]!) + C_ITEM_COUNT]!++
-    else freeChunk(store, chunk)
+    if (claimed.has(chunk)) {
+      words[memory.classWord(memory.pageClass[memory.pageOf(chunk)]!) + C_ITEM_COUNT]!++
+      memory.pageUsed[memory.pageOf(chunk)]!++
+    } else {
+      freeChunk(store, chunk)
+    }
   }
 
   // 5. Relink live items, oldest first so the newest ends at each LRU head.
@@ -122,6 +139,7 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     const keyLength = metaKeyLength(meta)
     const cls = memory.pageClass[memory.pageOf(ref)]!
     words[memory.classWord(cls) + C_ITEM_COUNT]!++
+    memory.pageUsed[memory.pageOf(ref)]!++
     index.link(ref, keyHash(tenant, memory.bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength))
     allocator.lruPush(cls, ref)
     if (doubles[ref + F_EXPIRY] !== 0) wheel.insert(ref)
@@ -140,6 +158,11 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     doubles[H_ITEM_BYTES >>> 3]! += itemBytes
     doubles[H_CHUNK_BYTES >>> 3]! += held
   }
+  let emptyPages = 0
+  for (let page = 0; page < layout.pageCount; page++) {
+    if (memory.pageClass[page] !== PAGE_FREE && memory.pageUsed[page] === 0) emptyPages++
+  }
+  words[H_EMPTY_PAGES >>> 2] = emptyPages
   doubles[H_REPAIRS >>> 3]!++
 }
 

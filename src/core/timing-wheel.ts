@@ -16,9 +16,12 @@
  * level L > 0 holds only items whose tick falls in the block it stands for, so cascading a slot
  * when the wheel enters its block (Linux's classic timer wheel) moves each item down at most
  * once per level. Work is bounded per call: `advance` stops after `budget` item moves or
- * expiries and resumes exactly there (lists are popped from the head).
+ * expiries and resumes exactly there (lists are popped from the head); the overflow list is
+ * re-placed whole when level 3 wraps (every ~194 days; items that far out are rare). Empty
+ * ticks cost no budget and are skipped in runs (whole empty levels at once), so moving the
+ * clock by days costs a few hundred head reads, not a loop per second.
  */
-import { F_EXPIRY, H_WHEEL_COUNT, H_WHEEL_TICK, I_WHEEL_NEXT, I_WHEEL_PREV, TICK_MS, WHEEL_BASE, WHEEL_HEADS, WHEEL_OVERFLOW, WHEEL_SLOT_BITS, WHEEL_SLOTS } from './slab-layout.js'
+import { F_EXPIRY, H_WHEEL_COUNT, H_WHEEL_TICK, I_WHEEL_NEXT, I_WHEEL_PREV, TICK_MS, WHEEL_BASE, WHEEL_HEADS, WHEEL_LEVELS, WHEEL_OVERFLOW, WHEEL_SLOT_BITS, WHEEL_SLOTS } from './slab-layout.js'
 import type { SlabMemory } from './slab-memory.js'
 import { pushHead, unlink } from './intrusive-list.js'
 
@@ -99,9 +102,10 @@ export class TimingWheel {
     const doubles = this.#doubles
     const words = this.#words
     if (doubles[COUNT] === 0) {
-      // Nothing to expire: jump instead of walking empty ticks (a debug clock can move days).
-      const nowTick = Math.floor(nowMs / TICK_MS)
-      if (doubles[TICK]! < nowTick) doubles[TICK] = nowTick
+      // Nothing to expire: every tick up to now is trivially processed (the same place the
+      // loop below ends: the first tick not yet due).
+      const nextTick = Math.floor(nowMs / TICK_MS) + 1
+      if (doubles[TICK]! < nextTick) doubles[TICK] = nextTick
       return budget
     }
     while (budget > 0) {
@@ -125,7 +129,8 @@ export class TimingWheel {
         level++
       }
       if (level === 4 && (shifted & SLOT_MASK) === 0) {
-        // Level 3 wrapped: re-place the overflow list (items ≥ 194 days out).
+        // Level 3 wrapped: re-place the overflow list (items ≥ 194 days out). Detached first,
+        // because items still that far out go back onto it.
         const head = HEAD + WHEEL_OVERFLOW
         let ref = words[head]!
         words[head] = 0
@@ -135,7 +140,7 @@ export class TimingWheel {
           words[ref * 2 + I_WHEEL_NEXT] = 0
           pushHead(words, this.#slotHead(ref), -1, ref, I_WHEEL_PREV, I_WHEEL_NEXT)
           ref = next
-          budget--
+          if (budget > 0) budget--
         }
       }
       const head = HEAD + (tick & SLOT_MASK)
@@ -147,9 +152,37 @@ export class TimingWheel {
         budget--
       }
       if (words[head] !== 0) return 0
-      doubles[TICK] = tick + 1
+      doubles[TICK] = this.#nextTick(tick, nowMs)
     }
     return budget
+  }
+
+  /**
+   * The tick after `tick` (fully processed) at which there can be work, but never beyond the
+   * first tick not yet due. Skips empty level-0 slots up to the next level-1 boundary; at a
+   * boundary, if level 0 and levels 1..L are entirely empty, nothing can happen before the next
+   * multiple of 64^(L+1) (the next cascade of level L+1, or the overflow re-place for L = 3).
+   */
+  #nextTick (tick: number, nowMs: number): number {
+    const words = this.#words
+    const limit = Math.floor(nowMs / TICK_MS) + 1
+    let next = tick + 1
+    while (next < limit && (next & SLOT_MASK) !== 0 && words[HEAD + (next & SLOT_MASK)] === 0) next++
+    if (next >= limit || (next & SLOT_MASK) !== 0 || !this.#levelEmpty(0)) return Math.min(next, limit)
+    let width = WHEEL_SLOTS
+    for (let level = 1; level < WHEEL_LEVELS && next < limit; level++) {
+      if (!this.#levelEmpty(level)) break
+      width *= WHEEL_SLOTS
+      next = Math.ceil(next / width) * width
+    }
+    return Math.min(next, limit)
+  }
+
+  #levelEmpty (level: number): boolean {
+    const words = this.#words
+    const first = HEAD + level * WHEEL_SLOTS
+    for (let slot = first; slot < first + WHEEL_SLOTS; slot++) if (words[slot] !== 0) return false
+    return true
   }
 
   /** Head word of the slot item `ref` belongs in now, from its expiry and the current tick. */

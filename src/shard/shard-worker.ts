@@ -90,7 +90,14 @@ function handle (at: number, length: number): boolean {
         reply(id, status, store.lastCas, null)
         break
       }
-      case OP_CHECK: reply(id, 0, checkSlab(store), null); break
+      case OP_CHECK: {
+        // The walker needs a quiescent slab: hold the lock (the main thread's writes wait).
+        if (!store.lock.acquire()) { reply(id, REPLY_ERROR, 0, Buffer.from('lock busy')); break }
+        let items: number
+        try { items = checkSlab(store) } finally { store.lock.release() }
+        reply(id, 0, items, null)
+        break
+      }
       case OP_STOP: stopping = true; reply(id, 0, 0, null); break
       case OP_DEBUG_HANG_HOLDING_LOCK:
         if (!data.debugOps) { reply(id, REPLY_DEBUG_DISABLED, 0, null); break }
