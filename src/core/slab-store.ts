@@ -154,7 +154,7 @@ export class SlabStore {
     return store
   }
 
-  /** Opens a slab another thread formatted. Does not repair: see `repairIfNeeded`. */
+  /** Opens a slab another thread formatted. Does not repair: the shard set calls `repairHeld` when a holder died. */
   static attach (sab: SharedArrayBuffer, options: SlabStoreOptions): SlabStore {
     return new SlabStore(SlabMemory.attach(sab), options)
   }
