@@ -251,10 +251,7 @@ export class SlabStore {
     try {
       const ref = this.#findLive(tenantId, key, hash)
       if (ref === 0) return StoreStatus.NOT_FOUND
-      this.#countRemoval(ref, T_DELETES, -1)
-      this.lock.journal(J_DELETE, ref, 0)
-      this.#removeItem(ref, true)
-      this.lock.journalClear()
+      this.#discard(ref, T_DELETES, -1)
       return StoreStatus.OK
     } catch (error) {
       this.#abort()
@@ -377,10 +374,7 @@ export class SlabStore {
         while (ref !== 0) {
           const next = this.#words[ref * 2 + 2]!
           if (tenantId < 0 || metaTenant(this.#words[ref * 2 + I_META]!) === tenantId) {
-            this.#countRemoval(ref, T_DELETES, -1)
-            this.lock.journal(J_DELETE, ref, 0)
-            this.#removeItem(ref, true)
-            this.lock.journalClear()
+            this.#discard(ref, T_DELETES, -1)
             this.lastRemoved++
           }
           ref = next
@@ -509,12 +503,7 @@ export class SlabStore {
   #findLive (tenantId: number, key: Uint8Array, hash: number, reclaim = true): number {
     const ref = this.index.find(tenantId, key, hash)
     if (ref === 0 || this.#unexpired(ref)) return ref
-    if (reclaim) {
-      this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
-      this.lock.journal(J_DELETE, ref, 0)
-      this.#removeItem(ref, true)
-      this.lock.journalClear()
-    }
+    if (reclaim) this.#discard(ref, T_EXPIRATIONS, H_EXPIRATIONS)
     return 0
   }
 
@@ -702,9 +691,17 @@ export class SlabStore {
   }
 
   #evict (ref: number): void {
-    this.#countRemoval(ref, T_EVICTIONS, H_EVICTIONS)
     const cls = this.memory.pageClass[this.memory.pageOf(ref)]!
     this.#doubles[this.memory.classDouble(cls) + C_EVICTIONS_F64]!++
+    this.#discard(ref, T_EVICTIONS, H_EVICTIONS)
+  }
+
+  /**
+   * Removes live item `ref` as one journaled mutation (repair completes it if we die midway),
+   * counting it in its tenant's `tenantField` and, if ≥ 0, the header total `headerField`.
+   */
+  #discard (ref: number, tenantField: number, headerField: number): void {
+    this.#countRemoval(ref, tenantField, headerField)
     this.lock.journal(J_DELETE, ref, 0)
     this.#removeItem(ref, true)
     this.lock.journalClear()
