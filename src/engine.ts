@@ -139,6 +139,9 @@ export class Engine {
         result.status = status
         if (status === StoreStatus.OK) {
           result.ttlMs = this.#read.expiryMs === 0 ? -1 : Math.max(0, this.#read.expiryMs - this.clock.nowMs())
+          // A metadata read: the value's length without copying it (RESP STRLEN, APPEND).
+          result.valueLength = this.#read.valueLength
+          result.flags = this.#read.flags
         } else if (status === StoreStatus.NOT_FOUND) {
           result.ttlMs = -2
         }
@@ -148,7 +151,11 @@ export class Engine {
         if (command.key.length > this.config.limits.maxKeyBytes) return this.#fail(result, 'KEY_TOO_LARGE')
         const store = this.#storeFor(command.tenantId, command.key)
         result.status = store.incr(command.tenantId, command.key, this.#lastHash, command.delta, command.mode)
-        if (result.status === StoreStatus.OK) result.counter = store.lastCounter
+        if (result.status === StoreStatus.OK) {
+          result.counter = store.lastCounter
+          // The rewritten item's CAS (memcached binary INCR/DECR answer with it).
+          result.cas = store.lastCas
+        }
         return this.#finish(result)
       }
       case 'scan': return this.#scan(command.tenantId, command.cursor, command.count)

@@ -32,7 +32,8 @@ async function main (): Promise<number> {
     return 1
   }
   logger.info({
-    host: config.host, httpPort: server.httpPort, shards: config.shards, memoryBytes: config.memoryBytes
+    host: config.host, httpPort: server.httpPort, respPort: server.respPort, memcachePort: server.memcachePort,
+    shards: config.shards, memoryBytes: config.memoryBytes
   }, 'slabcache listening')
   const running = server
   await new Promise<void>((resolve) => {

@@ -7,12 +7,19 @@
 import { Engine, type EngineOptions } from '../engine.js'
 import type { Config } from '../config/load-config.js'
 import { HttpServer } from './http-server.js'
+import { ConnectionBudget } from './connection-budget.js'
+import { MemcacheServer } from './memcache-server.js'
+import { RespServer } from './resp-server.js'
 import { loadUws } from './uws-loader.js'
 import type { Logger } from '../util/log.js'
 
 export interface RunningServer {
   readonly engine: Engine
   readonly httpPort: number
+  /** memcached protocol port (text and binary). */
+  readonly memcachePort: number
+  /** Redis protocol (RESP2) port. */
+  readonly respPort: number
   close: () => Promise<void>
 }
 
@@ -35,13 +42,38 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     await engine.close()
     throw error
   }
+  // One budget of client connections shared by the TCP front ends (RESP, memcached).
+  const budget = new ConnectionBudget(config.limits.maxConnections)
+  const memcache = new MemcacheServer(engine, budget)
+  try {
+    await memcache.listen(config.host, config.memcachePort)
+  } catch (error) {
+    await memcache.close()
+    http.close()
+    await engine.close()
+    throw error
+  }
+  const resp = new RespServer(engine, budget, logger)
+  try {
+    await resp.listen(config.host, config.respPort)
+  } catch (error) {
+    await resp.close()
+    await memcache.close()
+    http.close()
+    await engine.close()
+    throw error
+  }
   let closed: Promise<void> | null = null
   return {
     engine,
     httpPort: http.port,
+    memcachePort: memcache.port,
+    respPort: resp.port,
     close: async () => {
       closed ??= (async () => {
         http.close()
+        await memcache.close()
+        await resp.close()
         await engine.close()
       })()
       await closed

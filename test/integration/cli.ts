@@ -26,7 +26,7 @@ t.test('an invalid option exits 1 with a message naming it', async (t) => {
 })
 
 t.test('starts on the embedded defaults (ports overridden), serves, and exits 0 on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, [MAIN, '--http-port', '0', '--memory', '32mb'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [MAIN, '--http-port', '0', '--resp-port', '0', '--memcache-port', '0', '--memory', '32mb'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
   const lines = createInterface({ input: child.stdout! })
   const logs: Array<Record<string, unknown>> = []
@@ -60,7 +60,7 @@ t.test('refuses to start when the uWebSockets.js native binary cannot load (no s
   }
   cpSync(join(ROOT, 'node_modules/uWebSockets.js'), join(dir, 'node_modules/uWebSockets.js'), { recursive: true })
   rmSync(join(dir, 'node_modules/uWebSockets.js/binaries'), { recursive: true })
-  const run = spawnSync(process.execPath, [join(dir, 'dist/main.js'), '--http-port', '0', '--memory', '16mb'], { encoding: 'utf8', timeout: 30_000 })
+  const run = spawnSync(process.execPath, [join(dir, 'dist/main.js'), '--http-port', '0', '--resp-port', '0', '--memcache-port', '0', '--memory', '16mb'], { encoding: 'utf8', timeout: 30_000 })
   t.equal(run.status, 1, 'exit code 1')
   const fatal = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { code?: string, msg: string }).find((entry) => entry.msg === 'slabcache could not start')
   t.equal(fatal?.code, 'UWS_NATIVE_UNAVAILABLE')

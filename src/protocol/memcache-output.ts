@@ -1,0 +1,101 @@
+/**
+ * MemcacheOutput: the reply bytes of one memcached connection, accumulated between two socket
+ * writes. Thread: main (pure, L1: Buffers only). Owns: one growable Buffer.
+ * Invariant: bytes in [0, #taken) have been handed out by take() (a socket may still be
+ * writing them) and are never written again; new replies go to [#taken, #length). When the
+ * tail has no room, a fresh buffer is allocated and only the untaken bytes move to it.
+ * A mark (from mark()) stays valid until the next take(): rollback() drops replies written
+ * after it (a multi-key get that fails half way answers with the error alone).
+ */
+
+/** The least a fresh buffer gets: most batches fit without growing. */
+const MIN_CAPACITY_BYTES = 8 * 1024
+/** A buffer grown past this (a large value went out) is dropped once taken, not kept per connection. */
+const MAX_RETAINED_BYTES = 64 * 1024
+const EMPTY = Buffer.alloc(0)
+
+export class MemcacheOutput {
+  /** Allocated on the first write, so idle connections hold no output memory. */
+  #buffer: Buffer = EMPTY
+  /** Start of the bytes not yet taken. */
+  #taken = 0
+  /** End of the bytes written. */
+  #length = 0
+
+  /** Bytes written and not yet taken. */
+  get pendingBytes (): number { return this.#length - this.#taken }
+
+  /** Appends latin1/ASCII text (protocol lines: digits, keys are written with writeBytes). */
+  writeAscii (text: string): void {
+    this.#reserve(text.length)
+    this.#length += this.#buffer.write(text, this.#length, 'latin1')
+  }
+
+  /** Appends bytes [start, end) of `source`. */
+  writeBytes (source: Uint8Array, start = 0, end = source.length): void {
+    const length = end - start
+    this.#reserve(length)
+    this.#buffer.set(length === source.length ? source : source.subarray(start, end), this.#length)
+    this.#length += length
+  }
+
+  writeUint8 (value: number): void {
+    this.#reserve(1)
+    this.#buffer[this.#length++] = value
+  }
+
+  writeUint16 (value: number): void {
+    this.#reserve(2)
+    this.#length = this.#buffer.writeUInt16BE(value, this.#length)
+  }
+
+  writeUint32 (value: number): void {
+    this.#reserve(4)
+    this.#length = this.#buffer.writeUInt32BE(value >>> 0, this.#length)
+  }
+
+  /** Writes a non-negative integer < 2^64 as 8 big-endian bytes (CAS values are < 2^53). */
+  writeUint64 (value: number): void {
+    this.#reserve(8)
+    this.#buffer.writeUInt32BE(Math.floor(value / 0x100000000) >>> 0, this.#length)
+    this.#buffer.writeUInt32BE(value >>> 0, this.#length + 4)
+    this.#length += 8
+  }
+
+  writeBigUint64 (value: bigint): void {
+    this.#reserve(8)
+    this.#length = this.#buffer.writeBigUInt64BE(value, this.#length)
+  }
+
+  /** Position to roll back to; valid until the next take(). */
+  mark (): number { return this.#length - this.#taken }
+
+  /** Drops everything written after `mark`. */
+  rollback (mark: number): void { this.#length = this.#taken + mark }
+
+  /**
+   * Hands out the pending bytes (a view, not a copy: the caller may keep it, e.g. until a socket
+   * has written it) and starts a new batch after them. Returns null when nothing is pending.
+   */
+  take (): Buffer | null {
+    if (this.#length === this.#taken) return null
+    const bytes = this.#buffer.subarray(this.#taken, this.#length)
+    if (this.#buffer.length > MAX_RETAINED_BYTES) {
+      this.#buffer = EMPTY
+      this.#length = 0
+    }
+    this.#taken = this.#length
+    return bytes
+  }
+
+  /** Makes room for `bytes` more; allocates when the tail is too small. */
+  #reserve (bytes: number): void {
+    if (this.#length + bytes <= this.#buffer.length) return
+    const pending = this.#length - this.#taken
+    const next = Buffer.allocUnsafe(Math.max(MIN_CAPACITY_BYTES, 2 * (pending + bytes)))
+    this.#buffer.copy(next, 0, this.#taken, this.#length)
+    this.#buffer = next
+    this.#taken = 0
+    this.#length = pending
+  }
+}

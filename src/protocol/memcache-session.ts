@@ -1,0 +1,860 @@
+/**
+ * MemcacheSession: one memcached connection's protocol logic, independent of sockets: buffers
+ * its input, detects text or binary from the first byte (0x80 = binary request magic), parses,
+ * turns each request into protocol-neutral Commands run through an injected backend, and writes
+ * the replies into its MemcacheOutput. Thread: main (L1: no net, no timers, no system clock;
+ * the server owns the socket and calls push()/run()). Owns: the input buffer, the output, the
+ * connection's tenant (SASL), and a multi-key get in progress.
+ * Invariants: replies leave in request order — a command whose result is a Promise (flush)
+ * stops processing until it settles (later requests are not run early: a set after a flush
+ * must survive it); one request's commands run back to back on the main thread, so a composed
+ * request (touch + get, get + compare + delete) is atomic with respect to other clients; the
+ * input holds at most one incomplete request plus the last chunk pushed (the parsers bound
+ * requests), and run() stops once OUTPUT_HIGH_WATER_BYTES of replies are pending.
+ */
+import type { Command, Result } from '../command/command.js'
+import { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
+import { ERROR_CATALOG, type ErrorCode } from '../errors.js'
+import type { Clock } from '../util/clock.js'
+import {
+  BinaryParse, BinaryRequest, BinaryStatus, MemcacheBinaryParser, Opcode, REQUEST_MAGIC, writeErrorResponse,
+  writeResponseHeader
+} from './memcache-binary.js'
+import { MemcacheOutput } from './memcache-output.js'
+import { MAX_RELATIVE_EXPTIME_S, MemcacheTextParser, TEXT_MAX_KEY_BYTES, TextOp, TextParse, TextReply, TextRequest, valueLine } from './memcache-text.js'
+
+/** run() stops taking requests while this many reply bytes wait to be written. */
+export const OUTPUT_HIGH_WATER_BYTES = 256 * 1024
+/** An owned input buffer larger than this is dropped once empty rather than kept per connection. */
+const MAX_RETAINED_INPUT_BYTES = 64 * 1024
+const MIN_INPUT_BYTES = 16 * 1024
+/** ttl marker: the exptime is already in the past, so the item must vanish at once. */
+const EXPIRED = -1
+/** Binary INCR/DECR expiration meaning "fail if absent" instead of creating the initial value. */
+const NO_CREATE = 0xffffffff
+const EMPTY = Buffer.alloc(0)
+
+/** What run() stopped on; the server acts on it. */
+export const SessionState = {
+  /** All input handled: read more. */
+  IDLE: 0,
+  /** Replies over OUTPUT_HIGH_WATER_BYTES: write them, then run() again (after 'drain' if the socket is full). */
+  BLOCKED: 1,
+  /** A Promise result is pending: run() again once `pending` settles; do not read meanwhile. */
+  WAITING: 2,
+  /** quit, or framing lost: write what is pending, then close. */
+  CLOSING: 3
+} as const
+export type SessionState = typeof SessionState[keyof typeof SessionState]
+
+/** memcached's per-server counters (the `stats` names in comments), shared by all sessions. */
+export class MemcacheCounters {
+  cmdGet = 0 // cmd_get
+  cmdSet = 0 // cmd_set
+  cmdFlush = 0 // cmd_flush
+  cmdTouch = 0 // cmd_touch
+  getHits = 0 // get_hits
+  getMisses = 0 // get_misses
+  deleteHits = 0 // delete_hits
+  deleteMisses = 0 // delete_misses
+  incrHits = 0 // incr_hits
+  incrMisses = 0 // incr_misses
+  decrHits = 0 // decr_hits
+  decrMisses = 0 // decr_misses
+  casHits = 0 // cas_hits
+  casMisses = 0 // cas_misses
+  casBadval = 0 // cas_badval
+  touchHits = 0 // touch_hits
+  touchMisses = 0 // touch_misses
+  authCmds = 0 // auth_cmds
+  authErrors = 0 // auth_errors
+  bytesRead = 0 // bytes_read
+  bytesWritten = 0 // bytes_written
+  totalConnections = 0 // total_connections
+  rejectedConnections = 0 // rejected_connections
+  /** curr_connections: not reset by `stats reset`. */
+  currConnections = 0
+
+  /** `stats reset`: zeroes every counter but the current connection count. */
+  reset (): void {
+    const current = this.currConnections
+    Object.assign(this, new MemcacheCounters())
+    this.currConnections = current
+  }
+}
+
+/** What a session needs from the server. The Engine provides execute() and clock. */
+export interface MemcacheBackend {
+  /**
+   * Runs a command. O(1) commands return a reused Result synchronously (read it before the next
+   * call); heavy ones (flush) return a Promise.
+   */
+  execute: (command: Command) => Result | Promise<Result>
+  readonly clock: Clock
+  readonly counters: MemcacheCounters
+  /** The version string `version` reports. */
+  readonly version: string
+  /** `[name, value]` pairs for a stats group ('' = general), or null if the group is unknown. */
+  stats: (group: string) => ReadonlyArray<readonly [string, string]> | null
+  /** flush_all with a delay: flushes `tenantId` at `atMs` (0 cancels), replacing an earlier schedule. */
+  scheduleFlush: (tenantId: number, atMs: number) => void
+  /** The flush of `tenantId` if its scheduled time has come (it is then no longer scheduled), else null. */
+  dueFlush: (tenantId: number) => Promise<Result> | null
+  /** SASL PLAIN: the tenant `user`/`password` authenticate as, or -1. */
+  authenticate: (user: string, password: string) => number
+}
+
+export interface MemcacheLimits {
+  readonly maxKeyBytes: number
+  readonly maxValueBytes: number
+  /** Longest text get/gets/gat/gats line. */
+  readonly maxRetrievalLineBytes: number
+}
+
+const Protocol = { UNKNOWN: 0, TEXT: 1, BINARY: 2 } as const
+/** Internal: keep going with the next request. */
+const CONTINUE = -1
+
+type GetCommand = Extract<Command, { op: 'get' }>
+type SetCommand = Extract<Command, { op: 'set' }>
+type KeyCommand = Extract<Command, { op: 'delete' }>
+type TouchCommand = Extract<Command, { op: 'touch' }>
+type IncrCommand = Extract<Command, { op: 'incr' }>
+
+/**
+ * One connection. The server pushes each chunk it reads, calls run(), writes `output.take()`
+ * and acts on the returned SessionState.
+ */
+export class MemcacheSession {
+  readonly output = new MemcacheOutput()
+  /** Settles when a WAITING session can run again. */
+  pending: Promise<void> | null = null
+  /** Tenant of this connection's commands: the default (0) until SASL says otherwise. */
+  tenantId = 0
+  readonly #backend: MemcacheBackend
+  readonly #counters: MemcacheCounters
+  readonly #text: MemcacheTextParser
+  readonly #binary: MemcacheBinaryParser
+  readonly #textRequest = new TextRequest()
+  readonly #binaryRequest = new BinaryRequest()
+  #protocol: number = Protocol.UNKNOWN
+  #closing = false
+  #input: Buffer = EMPTY
+  #start = 0
+  #end = 0
+  /** Whether #input is ours (else it is a pushed chunk, never written to). */
+  #owned = false
+  // A text retrieval yielded half way (output full): its op, exptime, keys (copies) and progress.
+  #retrievalOp = 0
+  #retrievalExptime = 0
+  #retrievalKeys: Buffer[] = []
+  #retrievalNext = -1
+  /** Output mark at the retrieval's start, or -1 once replies were taken (no rollback then). */
+  #retrievalMark = -1
+  // Reused commands (no allocation per request).
+  readonly #get: GetCommand = { op: 'get', tenantId: 0, key: EMPTY }
+  readonly #set: SetCommand = { op: 'set', tenantId: 0, key: EMPTY, value: EMPTY, mode: SetMode.SET, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0 }
+  readonly #delete: KeyCommand = { op: 'delete', tenantId: 0, key: EMPTY }
+  readonly #touch: TouchCommand = { op: 'touch', tenantId: 0, key: EMPTY, ttlMs: 0 }
+  readonly #incr: IncrCommand = { op: 'incr', tenantId: 0, key: EMPTY, delta: 0n, mode: CounterMode.MEMCACHED }
+
+  constructor (backend: MemcacheBackend, limits: MemcacheLimits) {
+    this.#backend = backend
+    this.#counters = backend.counters
+    this.#text = new MemcacheTextParser({
+      maxKeyBytes: Math.min(TEXT_MAX_KEY_BYTES, limits.maxKeyBytes),
+      maxValueBytes: limits.maxValueBytes,
+      maxRetrievalLineBytes: limits.maxRetrievalLineBytes
+    })
+    this.#binary = new MemcacheBinaryParser({ maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes })
+  }
+
+  /** 'text' or 'binary' once the first byte arrived, else null. */
+  get protocol (): 'text' | 'binary' | null {
+    return this.#protocol === Protocol.TEXT ? 'text' : this.#protocol === Protocol.BINARY ? 'binary' : null
+  }
+
+  /** Bytes received and not yet handled. */
+  get bufferedBytes (): number { return this.#end - this.#start }
+
+  /**
+   * Adds received bytes. Keeps `chunk` itself when nothing is pending (no copy); otherwise
+   * copies it behind the pending bytes, growing the buffer to the size the pending request is
+   * known to need, so a large value is copied about once.
+   */
+  push (chunk: Buffer): void {
+    if (chunk.length === 0) return
+    if (this.#start === this.#end) {
+      this.#input = chunk
+      this.#start = 0
+      this.#end = chunk.length
+      this.#owned = false
+      return
+    }
+    if (this.#owned && this.#end + chunk.length <= this.#input.length) {
+      chunk.copy(this.#input, this.#end)
+      this.#end += chunk.length
+      return
+    }
+    const pending = this.#end - this.#start
+    const needed = pending + chunk.length
+    if (this.#owned && needed <= this.#input.length) {
+      this.#input.copyWithin(0, this.#start, this.#end)
+    } else {
+      const hint = this.#protocol === Protocol.BINARY ? this.#binary.needBytes : this.#text.needBytes
+      const grown = Buffer.allocUnsafe(Math.max(needed, hint, MIN_INPUT_BYTES, this.#owned ? 2 * this.#input.length : 0))
+      this.#input.copy(grown, 0, this.#start, this.#end)
+      this.#input = grown
+      this.#owned = true
+    }
+    chunk.copy(this.#input, pending)
+    this.#start = 0
+    this.#end = needed
+  }
+
+  /** Handles buffered requests until input runs out, output is full, a Promise is pending or the connection must close. */
+  run (): SessionState {
+    if (this.#closing) return SessionState.CLOSING
+    if (this.pending !== null) return SessionState.WAITING
+    for (;;) {
+      if (this.output.pendingBytes >= OUTPUT_HIGH_WATER_BYTES) {
+        this.#retrievalMark = -1
+        return SessionState.BLOCKED
+      }
+      let state: number
+      if (this.#retrievalNext >= 0) {
+        state = this.#retrieve(this.#retrievalKeys, this.#retrievalKeys.length)
+      } else {
+        if (this.#start === this.#end) return SessionState.IDLE
+        if (this.#protocol === Protocol.UNKNOWN) this.#protocol = this.#input[this.#start] === REQUEST_MAGIC ? Protocol.BINARY : Protocol.TEXT
+        const due = this.#backend.dueFlush(this.tenantId)
+        if (due !== null) {
+          this.#wait(due, () => {})
+          return SessionState.WAITING
+        }
+        state = this.#protocol === Protocol.TEXT ? this.#stepText() : this.#stepBinary()
+      }
+      if (state !== CONTINUE) return state as SessionState
+    }
+  }
+
+  // ── text ─────────────────────────────────────────────────────────────────────────────
+
+  #stepText (): number {
+    const request = this.#textRequest
+    const kind = this.#text.parse(this.#input, this.#start, this.#end, request)
+    this.#consume(this.#text.consumed)
+    switch (kind) {
+      case TextParse.NEED_MORE: return SessionState.IDLE
+      case TextParse.ERROR:
+        if (!request.noreply) this.output.writeAscii(request.reply)
+        return CONTINUE
+      case TextParse.FATAL:
+        this.output.writeAscii(request.reply)
+        this.#closing = true
+        return SessionState.CLOSING
+      default: return this.#executeText(request)
+    }
+  }
+
+  #executeText (request: TextRequest): number {
+    const out = this.output
+    switch (request.op) {
+      case TextOp.GET: case TextOp.GETS: case TextOp.GAT: case TextOp.GATS:
+        this.#retrievalOp = request.op
+        this.#retrievalExptime = request.exptime
+        this.#retrievalNext = 0
+        this.#retrievalMark = out.mark()
+        return this.#retrieve(request.keys, request.keyCount)
+      case TextOp.SET: case TextOp.ADD: case TextOp.REPLACE: case TextOp.APPEND: case TextOp.PREPEND: case TextOp.CAS:
+        return this.#textStore(request)
+      case TextOp.DELETE: {
+        const result = this.#run(this.#keyCommand(this.#delete, request.keys[0]!))
+        const reply = result.error !== null ? textError(result.error) : result.status === StoreStatus.OK ? TextReply.DELETED : TextReply.NOT_FOUND
+        if (result.error === null) this.#counters[result.status === StoreStatus.OK ? 'deleteHits' : 'deleteMisses']++
+        if (!request.noreply) out.writeAscii(reply)
+        return CONTINUE
+      }
+      case TextOp.INCR: case TextOp.DECR: {
+        const incr = request.op === TextOp.INCR
+        const result = this.#counter(request.keys[0]!, incr ? request.delta : -request.delta)
+        let reply: string
+        if (result.error === null || result.status === StoreStatus.NOT_NUMERIC) {
+          const hit = result.status === StoreStatus.OK
+          if (result.status !== StoreStatus.NOT_NUMERIC) this.#counters[incr ? (hit ? 'incrHits' : 'incrMisses') : (hit ? 'decrHits' : 'decrMisses')]++
+          reply = hit ? `${result.counter}\r\n` : result.status === StoreStatus.NOT_FOUND ? TextReply.NOT_FOUND : TextReply.NON_NUMERIC
+        } else {
+          reply = result.error === 'OUT_OF_MEMORY' ? TextReply.OUT_OF_MEMORY : textError(result.error)
+        }
+        if (!request.noreply) out.writeAscii(reply)
+        return CONTINUE
+      }
+      case TextOp.TOUCH: {
+        this.#counters.cmdTouch++
+        const ttlMs = this.#ttlMs(request.exptime)
+        const key = request.keys[0]!
+        // An exptime already past: the item is touched into expiry, i.e. removed.
+        const result = ttlMs === EXPIRED ? this.#run(this.#keyCommand(this.#delete, key)) : this.#touchKey(key, ttlMs)
+        let reply: string
+        if (result.error !== null) {
+          reply = textError(result.error)
+        } else {
+          const hit = result.status === StoreStatus.OK
+          this.#counters[hit ? 'touchHits' : 'touchMisses']++
+          reply = hit ? TextReply.TOUCHED : TextReply.NOT_FOUND
+        }
+        if (!request.noreply) out.writeAscii(reply)
+        return CONTINUE
+      }
+      case TextOp.FLUSH_ALL: {
+        this.#counters.cmdFlush++
+        const noreply = request.noreply
+        const atMs = request.hasDelay && request.exptime > 0 ? this.#absoluteMs(request.exptime) : 0
+        if (atMs > this.#backend.clock.nowMs()) {
+          this.#backend.scheduleFlush(this.tenantId, atMs)
+          if (!noreply) out.writeAscii(TextReply.OK)
+          return CONTINUE
+        }
+        return this.#flush((failure) => {
+          if (!noreply) out.writeAscii(failure === null ? TextReply.OK : `SERVER_ERROR ${failure}\r\n`)
+        })
+      }
+      case TextOp.STATS: {
+        if (request.group === 'reset') {
+          this.#counters.reset()
+          out.writeAscii(TextReply.RESET)
+          return CONTINUE
+        }
+        const stats = this.#backend.stats(request.group)
+        if (stats === null) {
+          out.writeAscii(TextReply.ERROR)
+          return CONTINUE
+        }
+        for (const [name, value] of stats) out.writeAscii(`STAT ${name} ${value}\r\n`)
+        out.writeAscii(TextReply.END)
+        return CONTINUE
+      }
+      case TextOp.VERSION:
+        out.writeAscii(`VERSION ${this.#backend.version}\r\n`)
+        return CONTINUE
+      case TextOp.VERBOSITY:
+        if (!request.noreply) out.writeAscii(TextReply.OK)
+        return CONTINUE
+      default: // QUIT
+        this.#closing = true
+        return SessionState.CLOSING
+    }
+  }
+
+  /**
+   * get/gets/gat/gats over keys[#retrievalNext, count): VALUE lines, then END. Yields (BLOCKED)
+   * when the output is full, keeping copies of the remaining keys, since the input they point
+   * into may be reused before the session runs again.
+   */
+  #retrieve (keys: Buffer[], count: number): number {
+    const out = this.output
+    const op = this.#retrievalOp
+    const touch = op === TextOp.GAT || op === TextOp.GATS
+    const withCas = op === TextOp.GETS || op === TextOp.GATS
+    const ttlMs = touch ? this.#ttlMs(this.#retrievalExptime) : 0
+    const counters = this.#counters
+    for (let i = this.#retrievalNext; i < count; i++) {
+      if (out.pendingBytes >= OUTPUT_HIGH_WATER_BYTES) {
+        if (keys !== this.#retrievalKeys) this.#retrievalKeys = keys.slice(i, count).map((key) => Buffer.from(key))
+        else this.#retrievalKeys = keys.slice(i, count)
+        this.#retrievalNext = 0
+        this.#retrievalMark = -1
+        return SessionState.BLOCKED
+      }
+      const key = keys[i]!
+      let result: Result
+      if (touch) {
+        counters.cmdTouch++
+        result = this.#getAndTouch(key, ttlMs)
+        if (result.error === null) counters[result.status === StoreStatus.OK ? 'touchHits' : 'touchMisses']++
+      } else {
+        result = this.#run(this.#keyCommand(this.#get, key))
+      }
+      counters.cmdGet++
+      if (result.error !== null) {
+        if (this.#retrievalMark >= 0) out.rollback(this.#retrievalMark)
+        out.writeAscii(textError(result.error))
+        this.#endRetrieval()
+        return CONTINUE
+      }
+      if (result.status !== StoreStatus.OK) {
+        counters.getMisses++
+        continue
+      }
+      counters.getHits++
+      out.writeAscii(valueLine(key, result.flags, result.valueLength, withCas ? result.cas : -1))
+      out.writeBytes(result.value!, 0, result.valueLength)
+      out.writeAscii('\r\n')
+    }
+    out.writeAscii(TextReply.END)
+    this.#endRetrieval()
+    return CONTINUE
+  }
+
+  #endRetrieval (): void {
+    this.#retrievalNext = -1
+    this.#retrievalKeys = []
+    this.#retrievalMark = -1
+  }
+
+  #textStore (request: TextRequest): number {
+    const counters = this.#counters
+    counters.cmdSet++
+    const mode = TEXT_SET_MODE[request.op]!
+    const result = this.#store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas)
+    let reply: string
+    if (result.error !== null) {
+      reply = result.error === 'VALUE_TOO_LARGE'
+        ? TextReply.TOO_LARGE
+        : result.error === 'OUT_OF_MEMORY' ? TextReply.OUT_OF_MEMORY_STORING : textError(result.error)
+    } else {
+      switch (result.status) {
+        case StoreStatus.OK: reply = TextReply.STORED; break
+        case StoreStatus.EXISTS: reply = TextReply.EXISTS; break
+        case StoreStatus.NOT_FOUND: reply = TextReply.NOT_FOUND; break
+        default: reply = TextReply.NOT_STORED
+      }
+      if (mode === SetMode.CAS) counters[result.status === StoreStatus.OK ? 'casHits' : result.status === StoreStatus.EXISTS ? 'casBadval' : 'casMisses']++
+    }
+    if (!request.noreply) this.output.writeAscii(reply)
+    return CONTINUE
+  }
+
+  // ── binary ───────────────────────────────────────────────────────────────────────────
+
+  #stepBinary (): number {
+    const request = this.#binaryRequest
+    const kind = this.#binary.parse(this.#input, this.#start, this.#end, request)
+    this.#consume(this.#binary.consumed)
+    switch (kind) {
+      case BinaryParse.NEED_MORE: return SessionState.IDLE
+      case BinaryParse.ERROR:
+        writeErrorResponse(this.output, request.opcode, request.status, request.opaque)
+        return CONTINUE
+      case BinaryParse.FATAL:
+        writeErrorResponse(this.output, request.opcode, request.status, request.opaque)
+        this.#closing = true
+        return SessionState.CLOSING
+      default: return this.#executeBinary(request)
+    }
+  }
+
+  #executeBinary (request: BinaryRequest): number {
+    const out = this.output
+    const counters = this.#counters
+    switch (request.command) {
+      case Opcode.GET: case Opcode.GETK: {
+        counters.cmdGet++
+        const result = this.#run(this.#keyCommand(this.#get, request.key))
+        this.#binaryValue(request, result, request.command === Opcode.GETK, true)
+        return CONTINUE
+      }
+      case Opcode.TOUCH: case Opcode.GAT: case Opcode.GATK: {
+        counters.cmdTouch++
+        const result = this.#getAndTouch(request.key, this.#ttlMs(request.expiration))
+        if (result.error === null) counters[result.status === StoreStatus.OK ? 'touchHits' : 'touchMisses']++
+        if (request.command !== Opcode.TOUCH) counters.cmdGet++
+        this.#binaryValue(request, result, request.command === Opcode.GATK, request.command !== Opcode.TOUCH)
+        return CONTINUE
+      }
+      case Opcode.SET: case Opcode.ADD: case Opcode.REPLACE: {
+        counters.cmdSet++
+        // A cas turns any of the three into a compare-and-swap (memcached's process_bin_update).
+        const mode = request.cas !== 0 ? SetMode.CAS : request.command === Opcode.SET ? SetMode.SET : request.command === Opcode.ADD ? SetMode.ADD : SetMode.REPLACE
+        const result = this.#store(request.key, request.value, mode, request.flags, request.expiration, request.cas)
+        if (mode === SetMode.CAS && result.error === null) counters[result.status === StoreStatus.OK ? 'casHits' : result.status === StoreStatus.EXISTS ? 'casBadval' : 'casMisses']++
+        this.#binaryStored(request, result)
+        return CONTINUE
+      }
+      case Opcode.APPEND: case Opcode.PREPEND: {
+        counters.cmdSet++
+        if (request.cas !== 0) {
+          const check = this.#casCheck(request.key, request.cas)
+          if (check !== BinaryStatus.SUCCESS) {
+            writeErrorResponse(out, request.opcode, check === BinaryStatus.KEY_NOT_FOUND ? BinaryStatus.ITEM_NOT_STORED : check, request.opaque)
+            return CONTINUE
+          }
+        }
+        const result = this.#store(request.key, request.value, request.command === Opcode.APPEND ? SetMode.APPEND : SetMode.PREPEND, 0, 0, 0)
+        this.#binaryStored(request, result)
+        return CONTINUE
+      }
+      case Opcode.DELETE: {
+        if (request.cas !== 0) {
+          const check = this.#casCheck(request.key, request.cas)
+          if (check !== BinaryStatus.SUCCESS) {
+            if (check === BinaryStatus.KEY_NOT_FOUND) counters.deleteMisses++
+            writeErrorResponse(out, request.opcode, check, request.opaque)
+            return CONTINUE
+          }
+        }
+        const result = this.#run(this.#keyCommand(this.#delete, request.key))
+        if (result.error !== null) this.#binaryFailure(request, result.error)
+        else if (result.status !== StoreStatus.OK) {
+          counters.deleteMisses++
+          writeErrorResponse(out, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.opaque)
+        } else {
+          counters.deleteHits++
+          if (!request.quiet) writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 0, request.opaque, 0)
+        }
+        return CONTINUE
+      }
+      case Opcode.INCREMENT: case Opcode.DECREMENT:
+        this.#binaryCounter(request)
+        return CONTINUE
+      case Opcode.QUIT:
+        if (!request.quiet) writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 0, request.opaque, 0)
+        this.#closing = true
+        return SessionState.CLOSING
+      case Opcode.FLUSH: {
+        counters.cmdFlush++
+        const atMs = request.expiration > 0 ? this.#absoluteMs(request.expiration) : 0
+        const { opcode, opaque, quiet } = request
+        if (atMs > this.#backend.clock.nowMs()) {
+          this.#backend.scheduleFlush(this.tenantId, atMs)
+          if (!quiet) writeResponseHeader(out, opcode, BinaryStatus.SUCCESS, 0, 0, 0, opaque, 0)
+          return CONTINUE
+        }
+        return this.#flush((failure) => {
+          if (failure !== null) writeErrorResponse(out, opcode, BinaryStatus.TEMPORARY_FAILURE, opaque, failure)
+          else if (!quiet) writeResponseHeader(out, opcode, BinaryStatus.SUCCESS, 0, 0, 0, opaque, 0)
+        })
+      }
+      case Opcode.NOOP: case Opcode.VERBOSITY:
+        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 0, request.opaque, 0)
+        return CONTINUE
+      case Opcode.VERSION: {
+        const version = this.#backend.version
+        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, version.length, request.opaque, 0)
+        out.writeAscii(version)
+        return CONTINUE
+      }
+      case Opcode.STAT: {
+        const group = request.key.toString('latin1')
+        let stats: ReadonlyArray<readonly [string, string]> | null = []
+        if (group === 'reset') counters.reset()
+        else stats = this.#backend.stats(group)
+        if (stats === null) {
+          writeErrorResponse(out, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.opaque)
+          return CONTINUE
+        }
+        for (const [name, value] of stats) {
+          writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, name.length, 0, name.length + value.length, request.opaque, 0)
+          out.writeAscii(name)
+          out.writeAscii(value)
+        }
+        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 0, request.opaque, 0)
+        return CONTINUE
+      }
+      case Opcode.SASL_LIST_MECHS:
+        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 5, request.opaque, 0)
+        out.writeAscii('PLAIN')
+        return CONTINUE
+      case Opcode.SASL_AUTH: {
+        counters.authCmds++
+        const tenantId = request.key.toString('latin1') === 'PLAIN' ? this.#plain(request.value) : -1
+        if (tenantId < 0) {
+          counters.authErrors++
+          writeErrorResponse(out, request.opcode, BinaryStatus.AUTH_ERROR, request.opaque)
+        } else {
+          this.tenantId = tenantId
+          writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 13, request.opaque, 0)
+          out.writeAscii('Authenticated')
+        }
+        return CONTINUE
+      }
+      default: // SASL_STEP: PLAIN has no second step
+        counters.authCmds++
+        counters.authErrors++
+        writeErrorResponse(out, request.opcode, BinaryStatus.AUTH_ERROR, request.opaque)
+        return CONTINUE
+    }
+  }
+
+  /**
+   * The answer to a GET/GETK/TOUCH/GAT/GATK: on a hit, flags as extras, the key (K variants),
+   * the value (not for TOUCH) and the item's cas; on a miss nothing for quiet variants, else
+   * KEY_NOT_FOUND (with the key as body for K variants, as memcached does).
+   */
+  #binaryValue (request: BinaryRequest, result: Result, withKey: boolean, withValue: boolean): void {
+    const out = this.output
+    if (result.error !== null) {
+      this.#binaryFailure(request, result.error)
+      return
+    }
+    const counters = this.#counters
+    if (result.status !== StoreStatus.OK) {
+      if (withValue) counters.getMisses++
+      if (request.quiet) return
+      if (withKey) {
+        writeResponseHeader(out, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.key.length, 0, request.key.length, request.opaque, 0)
+        out.writeBytes(request.key)
+      } else {
+        writeErrorResponse(out, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.opaque)
+      }
+      return
+    }
+    if (withValue) counters.getHits++
+    const keyLength = withKey ? request.key.length : 0
+    const valueLength = withValue ? result.valueLength : 0
+    writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, keyLength, 4, 4 + keyLength + valueLength, request.opaque, result.cas)
+    out.writeUint32(result.flags)
+    if (withKey) out.writeBytes(request.key)
+    if (withValue) out.writeBytes(result.value!, 0, valueLength)
+  }
+
+  /** The answer to SET/ADD/REPLACE/APPEND/PREPEND (memcached's complete_update_bin statuses). */
+  #binaryStored (request: BinaryRequest, result: Result): void {
+    if (result.error !== null) {
+      this.#binaryFailure(request, result.error)
+      return
+    }
+    switch (result.status) {
+      case StoreStatus.OK:
+        if (!request.quiet) writeResponseHeader(this.output, request.opcode, BinaryStatus.SUCCESS, 0, 0, 0, request.opaque, result.cas)
+        return
+      case StoreStatus.EXISTS:
+        writeErrorResponse(this.output, request.opcode, BinaryStatus.KEY_EXISTS, request.opaque)
+        return
+      case StoreStatus.NOT_FOUND:
+        writeErrorResponse(this.output, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.opaque)
+        return
+      default: {
+        // NOT_STORED: add finds the key (exists), replace misses it (not found), append/prepend: not stored.
+        const status = request.command === Opcode.ADD
+          ? BinaryStatus.KEY_EXISTS
+          : request.command === Opcode.REPLACE ? BinaryStatus.KEY_NOT_FOUND : BinaryStatus.ITEM_NOT_STORED
+        writeErrorResponse(this.output, request.opcode, status, request.opaque)
+      }
+    }
+  }
+
+  /**
+   * INCREMENT/DECREMENT: the new value as 8 bytes and the item's cas. A missing key is created
+   * with `initial` (flags 0) unless the expiration is 0xffffffff, which means KEY_NOT_FOUND.
+   */
+  #binaryCounter (request: BinaryRequest): void {
+    const out = this.output
+    const counters = this.#counters
+    const incr = request.command === Opcode.INCREMENT
+    if (request.cas !== 0) {
+      const check = this.#casCheck(request.key, request.cas)
+      if (check === BinaryStatus.KEY_EXISTS) {
+        writeErrorResponse(out, request.opcode, check, request.opaque)
+        return
+      }
+    }
+    let result = this.#counter(request.key, incr ? request.delta : -request.delta)
+    let value = result.counter
+    if (result.status === StoreStatus.NOT_FOUND && result.error === null) {
+      counters[incr ? 'incrMisses' : 'decrMisses']++
+      if (request.expiration === NO_CREATE) {
+        writeErrorResponse(out, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.opaque)
+        return
+      }
+      value = request.initial
+      result = this.#store(request.key, Buffer.from(value.toString(), 'latin1'), SetMode.ADD, 0, request.expiration, 0)
+      if (result.error === null && result.status !== StoreStatus.OK) {
+        writeErrorResponse(out, request.opcode, BinaryStatus.ITEM_NOT_STORED, request.opaque)
+        return
+      }
+    } else if (result.status === StoreStatus.OK) {
+      counters[incr ? 'incrHits' : 'decrHits']++
+    }
+    if (result.status === StoreStatus.NOT_NUMERIC) {
+      writeErrorResponse(out, request.opcode, BinaryStatus.NON_NUMERIC, request.opaque)
+      return
+    }
+    if (result.error !== null) {
+      this.#binaryFailure(request, result.error)
+      return
+    }
+    if (request.quiet) return
+    writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 8, request.opaque, result.cas)
+    out.writeBigUint64(value)
+  }
+
+  /** A failure outside the store's own outcomes, as a binary status. */
+  #binaryFailure (request: BinaryRequest, error: ErrorCode): void {
+    writeErrorResponse(this.output, request.opcode, BINARY_STATUS_OF_ERROR[error] ?? BinaryStatus.INTERNAL_ERROR, request.opaque,
+      BINARY_STATUS_OF_ERROR[error] === undefined ? ERROR_CATALOG[error].message : undefined)
+  }
+
+  /**
+   * For binary requests carrying a cas: SUCCESS if (tenant, key) holds an item with that cas,
+   * KEY_NOT_FOUND if absent, KEY_EXISTS if its cas differs (or the lookup failed).
+   */
+  #casCheck (key: Buffer, cas: number): number {
+    const result = this.#run(this.#keyCommand(this.#get, key))
+    if (result.error === null && result.status === StoreStatus.NOT_FOUND) return BinaryStatus.KEY_NOT_FOUND
+    return result.error === null && result.cas === cas ? BinaryStatus.SUCCESS : BinaryStatus.KEY_EXISTS
+  }
+
+  /** SASL PLAIN's message: [authzid] NUL authcid NUL password. Returns the tenant or -1. */
+  #plain (message: Buffer): number {
+    const first = message.indexOf(0)
+    const second = first < 0 ? -1 : message.indexOf(0, first + 1)
+    if (second < 0 || message.indexOf(0, second + 1) >= 0) return -1
+    return this.#backend.authenticate(message.toString('utf8', first + 1, second), message.toString('utf8', second + 1))
+  }
+
+  // ── commands shared by both protocols ───────────────────────────────────────────────
+
+  /**
+   * A write in `mode`. An exptime already in the past stores the item (conditions apply, so
+   * add/replace/cas answer as usual) and removes it at once, as memcached's items then vanish;
+   * append/prepend keep the old item's flags and expiry, so their exptime is ignored.
+   */
+  #store (key: Buffer, value: Buffer, mode: SetMode, flags: number, exptime: number, cas: number): Result {
+    const concat = mode === SetMode.APPEND || mode === SetMode.PREPEND
+    const ttlMs = concat ? 0 : this.#ttlMs(exptime)
+    const command = this.#set
+    command.tenantId = this.tenantId
+    command.key = key
+    command.value = value
+    command.mode = mode
+    command.ttlMs = ttlMs === EXPIRED ? 0 : ttlMs
+    command.flags = flags
+    command.casExpected = cas
+    const result = this.#run(command)
+    if (ttlMs === EXPIRED && result.error === null && result.status === StoreStatus.OK) {
+      const cas = result.cas
+      this.#run(this.#keyCommand(this.#delete, key))
+      // The delete reused the Result: restore what the caller reads.
+      result.status = StoreStatus.OK
+      result.error = null
+      result.cas = cas
+    }
+    return result
+  }
+
+  #counter (key: Buffer, delta: bigint): Result {
+    const command = this.#incr
+    command.tenantId = this.tenantId
+    command.key = key
+    command.delta = delta
+    return this.#run(command)
+  }
+
+  #touchKey (key: Buffer, ttlMs: number): Result {
+    const command = this.#touch
+    command.tenantId = this.tenantId
+    command.key = key
+    command.ttlMs = ttlMs
+    return this.#run(command)
+  }
+
+  /** Touch then read (one atomic step on the main thread); an exptime already past reads then removes. */
+  #getAndTouch (key: Buffer, ttlMs: number): Result {
+    if (ttlMs === EXPIRED) {
+      const result = this.#run(this.#keyCommand(this.#get, key))
+      if (result.error !== null || result.status !== StoreStatus.OK) return result
+      // Copy the read out before the delete reuses the Result and its scratch value.
+      const value = Buffer.from(result.value!.subarray(0, result.valueLength))
+      const { flags, cas } = result
+      this.#run(this.#keyCommand(this.#delete, key))
+      result.reset()
+      result.value = value
+      result.valueLength = value.length
+      result.flags = flags
+      result.cas = cas
+      return result
+    }
+    const touched = this.#touchKey(key, ttlMs)
+    if (touched.error !== null || touched.status !== StoreStatus.OK) return touched
+    return this.#run(this.#keyCommand(this.#get, key))
+  }
+
+  /** Flushes this tenant now (cancelling a delayed flush); `reply` runs once it is done. */
+  #flush (reply: (failure: string | null) => void): number {
+    this.#backend.scheduleFlush(this.tenantId, 0)
+    const result = this.#backend.execute({ op: 'flush', tenantId: this.tenantId })
+    if (!(result instanceof Promise)) {
+      reply(result.error === null ? null : ERROR_CATALOG[result.error].message)
+      return CONTINUE
+    }
+    this.#wait(result, (settled) => {
+      reply(settled !== null && settled.error === null ? null : settled === null ? ERROR_CATALOG.SHARD_CRASHED.message : ERROR_CATALOG[settled.error!].message)
+    })
+    return SessionState.WAITING
+  }
+
+  #wait (promise: Promise<Result>, done: (result: Result | null) => void): void {
+    this.pending = promise.then((result) => {
+      this.pending = null
+      done(result)
+    }, () => {
+      this.pending = null
+      done(null)
+    })
+  }
+
+  #keyCommand<C extends GetCommand | KeyCommand> (command: C, key: Buffer): C {
+    command.tenantId = this.tenantId
+    command.key = key
+    return command
+  }
+
+  /** Runs an O(1) command, which the engine answers synchronously. */
+  #run (command: Command): Result {
+    const result = this.#backend.execute(command)
+    if (result instanceof Promise) throw new Error(`engine returned a Promise for inline command '${command.op}'`)
+    return result
+  }
+
+  /** ttl for an exptime in seconds: 0 = none, ≤ 30 days relative, else a Unix time; EXPIRED if already past. */
+  #ttlMs (exptime: number): number {
+    if (exptime === 0) return 0
+    if (exptime < 0) return EXPIRED
+    if (exptime <= MAX_RELATIVE_EXPTIME_S) return exptime * 1000
+    const ttlMs = exptime * 1000 - this.#backend.clock.nowMs()
+    return ttlMs > 0 ? ttlMs : EXPIRED
+  }
+
+  /** Absolute time in ms of a positive delay/exptime in memcached's relative-or-Unix form. */
+  #absoluteMs (seconds: number): number {
+    return seconds <= MAX_RELATIVE_EXPTIME_S ? this.#backend.clock.nowMs() + seconds * 1000 : seconds * 1000
+  }
+
+  #consume (bytes: number): void {
+    this.#start += bytes
+    if (this.#start < this.#end) return
+    // Nothing pending: let go of the chunk, or of an owned buffer grown for a large request.
+    if (!this.#owned || this.#input.length > MAX_RETAINED_INPUT_BYTES) {
+      this.#input = EMPTY
+      this.#owned = false
+    }
+    this.#start = 0
+    this.#end = 0
+  }
+}
+
+const TEXT_SET_MODE: Partial<Record<TextOp, SetMode>> = {
+  [TextOp.SET]: SetMode.SET,
+  [TextOp.ADD]: SetMode.ADD,
+  [TextOp.REPLACE]: SetMode.REPLACE,
+  [TextOp.APPEND]: SetMode.APPEND,
+  [TextOp.PREPEND]: SetMode.PREPEND,
+  [TextOp.CAS]: SetMode.CAS
+}
+
+/** Binary statuses for catalog errors; anything else is INTERNAL_ERROR with the catalog message. */
+const BINARY_STATUS_OF_ERROR: Partial<Record<ErrorCode, BinaryStatus>> = {
+  KEY_TOO_LARGE: BinaryStatus.INVALID_ARGUMENTS,
+  VALUE_TOO_LARGE: BinaryStatus.VALUE_TOO_LARGE,
+  OUT_OF_MEMORY: BinaryStatus.OUT_OF_MEMORY,
+  NOT_NUMERIC: BinaryStatus.NON_NUMERIC,
+  SHARD_UNAVAILABLE: BinaryStatus.BUSY,
+  SHARD_CRASHED: BinaryStatus.TEMPORARY_FAILURE,
+  SHUTTING_DOWN: BinaryStatus.TEMPORARY_FAILURE
+}
+
+/** The text reply for a catalog error without a memcached-specific line. */
+function textError (error: ErrorCode): string {
+  return error === 'KEY_TOO_LARGE' ? TextReply.BAD_FORMAT : `SERVER_ERROR ${ERROR_CATALOG[error].message}\r\n`
+}

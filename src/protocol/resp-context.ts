@@ -1,0 +1,264 @@
+/**
+ * What RESP command handlers work with: the host they run in (an engine seen through the
+ * protocol-neutral Command/Result types, plus server facts for INFO), the per-connection
+ * session, and RespContext — typed shortcuts to the engine over reused Command objects.
+ * Thread: main (pure, L1: knows no sockets, no shards; the server supplies the RespHost).
+ * Invariants: a handler runs synchronously to completion on the main thread, so a sequence of
+ * inline engine calls inside one handler is atomic with respect to every other client; the
+ * engine's Result is reused, so a handler reads (or copies) it before its next engine call.
+ */
+import type { Command, Result } from '../command/command.js'
+import { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
+import type { RespWriter } from './resp-writer.js'
+import { respErrorFor } from './resp-errors.js'
+
+/** Limits and listener facts the handlers need (CONFIG GET, size checks). */
+export interface RespSettings {
+  readonly maxKeyBytes: number
+  readonly maxValueBytes: number
+  readonly maxRequestBytes: number
+  readonly maxConnections: number
+  readonly memoryBytes: number
+  readonly bindHost: string
+}
+
+/** Process facts for INFO server/memory, read when INFO runs. */
+export interface RespProcessInfo {
+  readonly version: string
+  readonly processId: number
+  readonly os: string
+  readonly archBits: number
+  readonly runId: string
+  readonly tcpPort: number
+  readonly rssBytes: number
+  readonly executable: string
+}
+
+/** Connection and command counters, kept by the server and the dispatcher. */
+export class RespCounters {
+  connectedClients = 0
+  totalConnectionsReceived = 0
+  rejectedConnections = 0
+  totalCommandsProcessed = 0
+}
+
+/** The engine's counters as the 'stats' command reports them (the fields RESP reads). */
+export interface RespStatsView {
+  uptimeMs: number
+  memoryBytes: number
+  items: number
+  itemBytes: number
+  chunkBytes: number
+  capacityBytes: number
+  hits: number
+  misses: number
+  evictions: number
+  expirations: number
+  shards: ReadonlyArray<{ wheelItems: number }>
+}
+
+/** The server side of the RESP command layer. */
+export interface RespHost {
+  /** engine.execute: inline commands return the reused Result, heavy ones a Promise. */
+  execute (command: Command): Result | Promise<Result>
+  /** The engine's shared clock, ms since the epoch (moved by the debug clock in tests). */
+  nowMs (): number
+  readonly settings: RespSettings
+  readonly counters: RespCounters
+  processInfo (): RespProcessInfo
+  /** Whether clients must AUTH first (false until tenants and credentials exist). */
+  readonly authRequired: boolean
+}
+
+/** One client connection's state. */
+export class RespSession {
+  readonly id: number
+  readonly out: RespWriter
+  /** Tenant the connection acts for (the default tenant until AUTH can pick another). */
+  tenantId = 0
+  authenticated = false
+  name = ''
+  libName = ''
+  libVersion = ''
+  /** Set by QUIT: the server closes the connection once the replies are written. */
+  closeAfterReply = false
+  /** Full name of the last command ('client|info'), for CLIENT INFO. */
+  lastCommand = ''
+  readonly createdMs: number
+  lastActiveMs: number
+  readonly remoteAddress: string
+  readonly localAddress: string
+
+  constructor (id: number, out: RespWriter, nowMs: number, remoteAddress = '', localAddress = '') {
+    this.id = id
+    this.out = out
+    this.createdMs = nowMs
+    this.lastActiveMs = nowMs
+    this.remoteAddress = remoteAddress
+    this.localAddress = localAddress
+  }
+}
+
+/** A handler: reads argv[0, argc), writes exactly one reply to `s.out` (or a Promise that will). */
+export type RespHandler = (x: RespContext, s: RespSession, argv: Uint8Array[], argc: number) => void | Promise<void>
+
+/** One row of the command table (Redis's COMMAND INFO fields plus the handler). */
+export interface RespCommandSpec {
+  /** Lower case; subcommands are 'container|sub' as Redis 7 names them in errors. */
+  readonly name: string
+  /** Redis convention: N exactly N arguments (name included), −N at least N. */
+  readonly arity: number
+  readonly flags: readonly string[]
+  readonly firstKey: number
+  readonly lastKey: number
+  readonly keyStep: number
+  /** null for containers (CLIENT, COMMAND, CONFIG, DEBUG). */
+  readonly handler: RespHandler | null
+  readonly subcommands: ReadonlyMap<string, RespCommandSpec> | null
+}
+
+/** Builds a table row; `flags` is space-separated ('write denyoom fast'). */
+export function command (name: string, arity: number, flags: string, keys: readonly [number, number, number],
+  handler: RespHandler | null, subcommands: readonly RespCommandSpec[] | null = null): RespCommandSpec {
+  return {
+    name,
+    arity,
+    flags: flags === '' ? [] : flags.split(' '),
+    firstKey: keys[0],
+    lastKey: keys[1],
+    keyStep: keys[2],
+    handler,
+    subcommands: subcommands === null ? null : new Map(subcommands.map((sub) => [sub.name.slice(sub.name.indexOf('|') + 1), sub]))
+  }
+}
+
+export const NO_KEYS = [0, 0, 0] as const
+export const ONE_KEY = [1, 1, 1] as const
+export const ALL_KEYS = [1, -1, 1] as const
+
+const EMPTY_KEY: Uint8Array = new Uint8Array(0)
+
+/**
+ * Typed engine calls for handlers, each over one reused Command object (no allocation per
+ * call). Every method returns the engine's reused Result: read it before the next call.
+ */
+export class RespContext {
+  readonly host: RespHost
+  /** The command table (COMMAND reads it); filled by RespCommands. */
+  table: ReadonlyMap<string, RespCommandSpec> = new Map()
+  /** Tenant of the command being run; set by the dispatcher from the session. */
+  tenantId = 0
+  readonly #get = { op: 'get' as const, tenantId: 0, key: EMPTY_KEY }
+  readonly #set = { op: 'set' as const, tenantId: 0, key: EMPTY_KEY, value: EMPTY_KEY, mode: SetMode.SET as SetMode, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0 }
+  readonly #delete = { op: 'delete' as const, tenantId: 0, key: EMPTY_KEY }
+  readonly #exists = { op: 'exists' as const, tenantId: 0, key: EMPTY_KEY }
+  readonly #touch = { op: 'touch' as const, tenantId: 0, key: EMPTY_KEY, ttlMs: 0 }
+  readonly #ttl = { op: 'ttl' as const, tenantId: 0, key: EMPTY_KEY }
+  readonly #incr = { op: 'incr' as const, tenantId: 0, key: EMPTY_KEY, delta: 0n, mode: CounterMode.REDIS as CounterMode }
+  readonly #scan = { op: 'scan' as const, tenantId: 0, cursor: 0, count: 0 }
+  readonly #stats = { op: 'stats' as const }
+
+  constructor (host: RespHost) {
+    this.host = host
+  }
+
+  nowMs (): number { return this.host.nowMs() }
+
+  get (key: Uint8Array): Result {
+    const c = this.#get
+    c.tenantId = this.tenantId
+    c.key = key
+    return this.host.execute(c) as Result
+  }
+
+  /** ttlMs: relative, 0 = no expiry (or, with keepTtl, the existing item's expiry). */
+  set (key: Uint8Array, value: Uint8Array, mode: SetMode, ttlMs = 0, keepTtl = false, flags = 0): Result {
+    const c = this.#set
+    c.tenantId = this.tenantId
+    c.key = key
+    c.value = value
+    c.mode = mode
+    c.ttlMs = ttlMs
+    c.keepTtl = keepTtl
+    c.flags = flags
+    return this.host.execute(c) as Result
+  }
+
+  delete (key: Uint8Array): Result {
+    const c = this.#delete
+    c.tenantId = this.tenantId
+    c.key = key
+    return this.host.execute(c) as Result
+  }
+
+  exists (key: Uint8Array): boolean {
+    const c = this.#exists
+    c.tenantId = this.tenantId
+    c.key = key
+    return (this.host.execute(c) as Result).status === StoreStatus.OK
+  }
+
+  /** Sets the expiry to now + ttlMs; 0 removes it. */
+  touch (key: Uint8Array, ttlMs: number): Result {
+    const c = this.#touch
+    c.tenantId = this.tenantId
+    c.key = key
+    c.ttlMs = ttlMs
+    return this.host.execute(c) as Result
+  }
+
+  /** Metadata read: ttlMs (−1 none, −2 absent) and valueLength, without copying the value. */
+  ttl (key: Uint8Array): Result {
+    const c = this.#ttl
+    c.tenantId = this.tenantId
+    c.key = key
+    return this.host.execute(c) as Result
+  }
+
+  incr (key: Uint8Array, delta: bigint): Result {
+    const c = this.#incr
+    c.tenantId = this.tenantId
+    c.key = key
+    c.delta = delta
+    return this.host.execute(c) as Result
+  }
+
+  scan (cursor: number, count: number): Result {
+    const c = this.#scan
+    c.tenantId = this.tenantId
+    c.cursor = cursor
+    c.count = count
+    return this.host.execute(c) as Result
+  }
+
+  /** Flushes the tenant's items on every shard (heavy: a Promise of a fresh Result). */
+  async flush (): Promise<Result> {
+    return await this.host.execute({ op: 'flush', tenantId: this.tenantId })
+  }
+
+  stats (): RespStatsView {
+    return (this.host.execute(this.#stats) as Result).stats as RespStatsView
+  }
+
+  /** Writes the error reply if `result` failed outside the store; returns whether it did. */
+  failed (out: RespWriter, result: Result): boolean {
+    if (result.error === null) return false
+    out.error(respErrorFor(result.error, result.errorMessage))
+    return true
+  }
+
+  /**
+   * Checks the keys argv[from], argv[from + step], … below `to` against the key limit before a
+   * multi-key command touches any; writes the error and returns false if one is too long.
+   */
+  keysFit (out: RespWriter, argv: Uint8Array[], from: number, to: number, step = 1): boolean {
+    const max = this.host.settings.maxKeyBytes
+    for (let i = from; i < to; i += step) {
+      if (argv[i]!.length > max) {
+        out.error(respErrorFor('KEY_TOO_LARGE'))
+        return false
+      }
+    }
+    return true
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * RespServer: the Redis protocol (RESP2) front end on `node:net`. Thread: main.
+ * Owns: the listening socket and every RESP connection (its parser, writer and session).
+ * Per connection, each 'data' chunk is parsed and its commands run in order; the replies of
+ * the batch are written with one socket write.
+ * Invariants:
+ *  - replies leave in request order: a command whose reply is a Promise (FLUSHALL) holds back
+ *    the connection's later commands — they are not even run — until it has replied;
+ *  - memory per connection is bounded: the parser bounds each request, and reading stops
+ *    (socket.pause) while a Promise is pending or more than OUTPUT_LIMIT_BYTES of replies sit
+ *    unsent, resuming on 'drain';
+ *  - admission is by the shared ConnectionBudget; a client over it gets
+ *    `-ERR max number of clients reached` and is closed; the budget is released exactly once;
+ *  - a socket error or a client vanishing mid-reply closes that connection only.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
+import type { Engine } from '../engine.js'
+import { RespCommands } from '../protocol/resp-commands.js'
+import { RespCounters, RespSession, type RespHost, type RespProcessInfo, type RespSettings } from '../protocol/resp-context.js'
+import { ERR_MAX_CLIENTS } from '../protocol/resp-errors.js'
+import { ParseStatus, RespParser } from '../protocol/resp-parser.js'
+import { RespWriter } from '../protocol/resp-writer.js'
+import type { Logger } from '../util/log.js'
+import type { ConnectionBudget } from './connection-budget.js'
+
+/**
+ * Unsent reply bytes at which a connection stops running commands and reading: the batch is
+ * flushed mid-way when the writer passes it, and reading resumes once the socket drains.
+ */
+const OUTPUT_LIMIT_BYTES = 1024 * 1024
+const MAX_CLIENTS_REPLY = Buffer.from(`-${ERR_MAX_CLIENTS}\r\n`)
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export class RespServer {
+  readonly #engine: Engine
+  readonly #budget: ConnectionBudget
+  readonly #logger: Logger | undefined
+  readonly #commands: RespCommands
+  readonly #counters = new RespCounters()
+  readonly #connections = new Set<RespConnection>()
+  readonly #server: Server
+  readonly #runId = randomBytes(20).toString('hex')
+  #nextClientId = 1
+  port = 0
+
+  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger) {
+    this.#engine = engine
+    this.#budget = budget
+    this.#logger = logger
+    const limits = engine.config.limits
+    const settings: RespSettings = {
+      maxKeyBytes: limits.maxKeyBytes,
+      maxValueBytes: limits.maxValueBytes,
+      maxRequestBytes: limits.maxRequestBytes,
+      maxConnections: limits.maxConnections,
+      memoryBytes: engine.config.memoryBytes,
+      bindHost: engine.config.host
+    }
+    const host: RespHost = {
+      execute: (command) => engine.execute(command),
+      nowMs: () => engine.clock.nowMs(),
+      settings,
+      counters: this.#counters,
+      processInfo: () => this.#processInfo(),
+      authRequired: false
+    }
+    this.#commands = new RespCommands(host)
+    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
+  }
+
+  /** Listens on host:port (0 = ephemeral); resolves with the bound port. */
+  async listen (host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(error)
+      this.#server.once('error', onError)
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError)
+        resolve()
+      })
+    })
+    const address = this.#server.address()
+    this.port = typeof address === 'object' && address !== null ? address.port : port
+    this.#server.on('error', (error) => this.#logger?.error({ err: error }, 'RESP listener error'))
+    return this.port
+  }
+
+  /** Stops accepting and closes every connection (replies not yet sent are dropped). */
+  async close (): Promise<void> {
+    const closed = new Promise<void>((resolve) => {
+      if (!this.#server.listening) { resolve(); return }
+      this.#server.close(() => resolve())
+    })
+    for (const connection of this.#connections) connection.destroy()
+    await closed
+  }
+
+  #accept (socket: Socket): void {
+    socket.on('error', () => {}) // a reset or EPIPE closes this connection only ('close' follows)
+    this.#counters.totalConnectionsReceived++
+    if (!this.#budget.tryAdmit()) {
+      this.#counters.rejectedConnections++
+      socket.end(MAX_CLIENTS_REPLY, () => socket.destroy())
+      return
+    }
+    this.#counters.connectedClients++
+    const connection = new RespConnection(socket, this.#commands, this.#nextClientId++, this.#engine.clock.nowMs(), this.#engine.config.limits.maxRequestBytes)
+    this.#connections.add(connection)
+    socket.once('close', () => {
+      this.#connections.delete(connection)
+      this.#counters.connectedClients--
+      this.#budget.release()
+    })
+  }
+
+  #processInfo (): RespProcessInfo {
+    return {
+      version: VERSION,
+      processId: process.pid,
+      os: `${process.platform} ${process.arch}`,
+      archBits: process.arch.endsWith('64') ? 64 : 32,
+      runId: this.#runId,
+      tcpPort: this.port,
+      rssBytes: process.memoryUsage.rss(),
+      executable: process.argv[1] ?? process.execPath
+    }
+  }
+}
+
+/** One client: parser → commands → writer → socket, with ordering and backpressure. */
+class RespConnection {
+  readonly #socket: Socket
+  readonly #commands: RespCommands
+  readonly #parser: RespParser
+  readonly #session: RespSession
+  /** A command's reply is a pending Promise: later commands wait. */
+  #stalled = false
+  /** Too many unsent bytes: waiting for 'drain'. */
+  #draining = false
+  /** The client finished sending (half-close): end once everything is answered. */
+  #readEnded = false
+  /** QUIT or a protocol error: the connection ends after the replies; input is ignored. */
+  #closing = false
+  #destroyed = false
+
+  constructor (socket: Socket, commands: RespCommands, id: number, nowMs: number, maxRequestBytes: number) {
+    this.#socket = socket
+    this.#commands = commands
+    this.#parser = new RespParser({ maxBulkBytes: maxRequestBytes })
+    const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`
+    const local = `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`
+    this.#session = new RespSession(id, new RespWriter(), nowMs, remote, local)
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#closing) return
+      this.#parser.feed(chunk)
+      this.#run()
+    })
+    socket.on('end', () => {
+      this.#readEnded = true
+      this.#endIfIdle()
+    })
+    socket.once('close', () => { this.#destroyed = true })
+  }
+
+  destroy (): void {
+    this.#destroyed = true
+    this.#socket.destroy()
+  }
+
+  /** Runs the buffered commands until the input is used up, a reply is pending, or output is backed up. */
+  #run (): void {
+    const parser = this.#parser
+    const session = this.#session
+    const out = session.out
+    const socket = this.#socket
+    while (!this.#stalled && !this.#draining && !this.#closing && !this.#destroyed) {
+      if (out.length + socket.writableLength >= OUTPUT_LIMIT_BYTES) {
+        this.#flush()
+        if (socket.writableLength >= OUTPUT_LIMIT_BYTES) { this.#waitForDrain(); break }
+      }
+      const status = parser.next()
+      if (status === ParseStatus.NEED_MORE) break
+      if (status === ParseStatus.ERROR) {
+        // Framing is lost: answer with Redis's protocol error, then close (Redis setProtocolError).
+        out.error(`ERR ${parser.error}`)
+        this.#closeAfterReplies()
+        break
+      }
+      const pending = this.#commands.execute(session, parser.argv, parser.argc)
+      if (pending !== undefined) { this.#stall(pending); break }
+      if (session.closeAfterReply) { this.#closeAfterReplies(); break }
+    }
+    this.#flush()
+    if (!this.#draining && !this.#closing && !this.#destroyed && socket.writableLength >= OUTPUT_LIMIT_BYTES) this.#waitForDrain()
+    this.#endIfIdle()
+  }
+
+  /** Writes the batch's replies in one socket write. */
+  #flush (): void {
+    const out = this.#session.out
+    if (out.length === 0 || this.#destroyed) { out.length = 0; return }
+    this.#socket.write(out.take())
+  }
+
+  #stall (pending: Promise<void>): void {
+    this.#stalled = true
+    this.#updateReading()
+    void pending.then(() => {
+      this.#stalled = false
+      if (this.#destroyed) return
+      this.#updateReading()
+      this.#run()
+    })
+  }
+
+  #waitForDrain (): void {
+    this.#draining = true
+    this.#updateReading()
+    this.#socket.once('drain', () => {
+      this.#draining = false
+      if (this.#destroyed) return
+      this.#updateReading()
+      this.#run()
+    })
+  }
+
+  /** Reads only while commands can run: not while a reply is pending or output is backed up. */
+  #updateReading (): void {
+    if (this.#destroyed) return
+    if (this.#stalled || this.#draining) this.#socket.pause()
+    else this.#socket.resume()
+  }
+
+  #closeAfterReplies (): void {
+    if (this.#closing) return
+    this.#closing = true
+    this.#flush()
+    // end() sends the queued replies, then FIN; destroy once they are handed to the kernel, so
+    // a client that never closes its side does not hold the connection (and its budget slot).
+    this.#socket.end(() => this.#socket.destroy())
+  }
+
+  /**
+   * After the client's FIN: end our side once every complete command it sent is answered
+   * (#run leaves only an incomplete one in the parser, which can no longer complete).
+   */
+  #endIfIdle (): void {
+    if (!this.#readEnded || this.#closing || this.#stalled || this.#draining || this.#destroyed) return
+    this.#closeAfterReplies()
+  }
+}
