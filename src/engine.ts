@@ -126,9 +126,7 @@ export class Engine {
         return this.#finish(result)
       case 'exists':
         result.status = this.#storeFor(command.tenantId, command.key).has(command.tenantId, command.key, this.#lastHash)
-          ? StoreStatus.OK
-          : StoreStatus.NOT_FOUND
-        return result
+        return this.#finish(result)
       case 'touch': {
         const expiryMs = command.ttlMs > 0 ? this.clock.nowMs() + command.ttlMs : 0
         result.status = this.#storeFor(command.tenantId, command.key).touch(command.tenantId, command.key, this.#lastHash, expiryMs)
@@ -220,16 +218,20 @@ export class Engine {
   }
 
   /**
-   * Scan: the cursor packs (shard, bucket) as shard × 2^32 + bucket. Each call visits at most
-   * SCAN_BUCKETS_PER_CALL buckets of one shard under that shard's lock (bounded hold).
+   * Scan: the cursor packs (shard, bucket) as shard × 2^32 + bucket. One call visits at most
+   * SCAN_BUCKETS_PER_CALL buckets in all (a sparse table returns fewer keys than `count`, as
+   * Redis's SCAN may), each store call holding one shard's lock for a bounded slice.
    */
   #scan (tenantId: number, cursor: number, count: number): Result {
     const result = this.#result
     result.keys = []
     let shard = Math.floor(cursor / 2 ** 32)
     let bucket = cursor % 2 ** 32
-    while (shard < this.shards.count && result.keys.length < count) {
-      const next = this.shards.store(shard).scan(tenantId, bucket, Math.min(SCAN_BUCKETS_PER_CALL, Math.max(16, count)), result.keys)
+    let budget = SCAN_BUCKETS_PER_CALL
+    while (shard < this.shards.count && result.keys.length < count && budget > 0) {
+      const slice = Math.min(budget, Math.max(16, count))
+      budget -= slice
+      const next = this.shards.store(shard).scan(tenantId, bucket, slice, result.keys)
       if (next < 0) return this.#fail(result, 'SHARD_UNAVAILABLE')
       if (next === 0) { shard++; bucket = 0 } else bucket = next
     }

@@ -203,21 +203,27 @@ export class SlabStore {
   }
 
   /**
-   * Whether (tenant, key) is present and unexpired; false for an invalid tenant or key, and if
-   * the lock fallback timed out. Lock-free; not counted as a hit.
+   * Whether (tenant, key) is present and unexpired: OK or NOT_FOUND; BUSY if the lock
+   * fallback timed out (a stuck shard must not look like an absent key); KEY_TOO_LARGE or
+   * BAD_TENANT for invalid input. Lock-free; not counted as a hit.
    */
-  has (tenantId: number, key: Uint8Array, hash: number): boolean {
-    if (this.#checkKey(tenantId, key) !== StoreStatus.OK) return false
+  has (tenantId: number, key: Uint8Array, hash: number): StoreStatus {
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const seq = this.lock.readSeq()
       if ((seq & 1) !== 0) continue
       const ref = this.index.findGuarded(tenantId, key, hash)
       if (ref === TORN) continue
       const present = ref !== 0 && this.#unexpired(ref)
-      if (this.lock.readSeq() === seq) return present
+      if (this.lock.readSeq() === seq) return present ? StoreStatus.OK : StoreStatus.NOT_FOUND
     }
-    if (!this.lock.acquire()) return false
-    try { return this.#findLive(tenantId, key, hash, false) !== 0 } finally { this.lock.release() }
+    if (!this.lock.acquire()) return StoreStatus.BUSY
+    try {
+      return this.#findLive(tenantId, key, hash, false) !== 0 ? StoreStatus.OK : StoreStatus.NOT_FOUND
+    } finally {
+      this.lock.release()
+    }
   }
 
   // ── writes (under the lock) ──────────────────────────────────────────────────────────

@@ -308,7 +308,7 @@ t.test('lock - writes return BUSY after about lockTimeoutMs while another owner 
   t.equal(store.flushStep(TENANT, 0, 10), -1, 'flushStep reports -1')
   t.equal(store.scan(TENANT, 0, 10, []), -1, 'scan reports -1')
   t.same(valueAt(store, 1), valueOf(1), 'get still reads (lock-free, the seqlock is even)')
-  t.ok(store.has(TENANT, key, hashOf(key)), 'has too')
+  t.equal(store.has(TENANT, key, hashOf(key)), StoreStatus.OK, 'has too')
   other.lock.release()
   t.equal(store.set(TENANT, key, hashOf(key), Buffer.from('x'), new WriteOptions()), StoreStatus.OK, 'OK once released')
   t.doesNotThrow(() => checkSlab(store))

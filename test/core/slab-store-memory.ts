@@ -45,7 +45,7 @@ function get (store: SlabStore, i: number, length: number): boolean {
 
 function has (store: SlabStore, i: number): boolean {
   const key = keyOf(i)
-  return store.has(TENANT, key, keyHash(TENANT, key, 0, key.length))
+  return store.has(TENANT, key, keyHash(TENANT, key, 0, key.length)) === StoreStatus.OK
 }
 
 /** Pages a size class holds, from the allocator. */

@@ -157,7 +157,7 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   /** Before a mutation: the model's entry if the store still holds it (probed with `has`). */
   const present = (tenant: number, key: Uint8Array, hash: number): Entry | undefined => {
     const entry = live(tenant, key)
-    const has = store.has(tenant, key, hash)
+    const has = store.has(tenant, key, hash) === StoreStatus.OK
     if (entry === undefined) {
       if (has) fail('has: store holds a key the model does not')
       return undefined
@@ -305,7 +305,7 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
 
   const opHas = (tenant: number, key: Uint8Array, hash: number): void => {
     const entry = live(tenant, key)
-    if (store.has(tenant, key, hash)) {
+    if (store.has(tenant, key, hash) === StoreStatus.OK) {
       if (entry === undefined) fail('has: true for a key the model does not hold')
     } else if (entry !== undefined) {
       evicted(entry, 'has')

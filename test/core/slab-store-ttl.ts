@@ -40,7 +40,7 @@ function get (store: SlabStore, i: number): number {
 }
 function has (store: SlabStore, i: number): boolean {
   const key = keyOf(i)
-  return store.has(TENANT, key, hashOf(key))
+  return store.has(TENANT, key, hashOf(key)) === StoreStatus.OK
 }
 
 /** Runs maintenance until the wheel has processed every tick up to now. Returns the calls. */

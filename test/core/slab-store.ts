@@ -29,7 +29,7 @@ t.test('tenant ids - every operation rejects an out-of-range tenant without touc
   for (const tenant of [-1, MAX_TENANTS, MAX_TENANTS + 3, 4096, 1.5, Number.NaN]) {
     const hash = hashOf(0, key)
     t.equal(store.get(tenant, key, hash, read), StoreStatus.BAD_TENANT, `get, tenant ${tenant}`)
-    t.equal(store.has(tenant, key, hash), false, `has, tenant ${tenant}`)
+    t.equal(store.has(tenant, key, hash), StoreStatus.BAD_TENANT, `has, tenant ${tenant}`)
     t.equal(store.set(tenant, key, hash, Buffer.from('v'), write), StoreStatus.BAD_TENANT, `set, tenant ${tenant}`)
     t.equal(store.delete(tenant, key, hash), StoreStatus.BAD_TENANT, `delete, tenant ${tenant}`)
     t.equal(store.touch(tenant, key, hash, 0), StoreStatus.BAD_TENANT, `touch, tenant ${tenant}`)
@@ -50,7 +50,7 @@ t.test('key length - a key over MAX_KEY_BYTES is KEY_TOO_LARGE everywhere; MAX_K
   const hash = hashOf(0, tooLong)
   t.equal(store.set(0, tooLong, hash, Buffer.from('v'), write), StoreStatus.KEY_TOO_LARGE)
   t.equal(store.get(0, tooLong, hash, read), StoreStatus.KEY_TOO_LARGE)
-  t.equal(store.has(0, tooLong, hash), false)
+  t.equal(store.has(0, tooLong, hash), StoreStatus.KEY_TOO_LARGE)
   t.equal(store.delete(0, tooLong, hash), StoreStatus.KEY_TOO_LARGE)
   t.equal(store.touch(0, tooLong, hash, 0), StoreStatus.KEY_TOO_LARGE)
   t.equal(store.incr(0, tooLong, hash, 1n, CounterMode.REDIS), StoreStatus.KEY_TOO_LARGE)
