@@ -35,32 +35,24 @@ export async function startServer (config: Config, options: EngineOptions & { lo
       options.onShardRestart?.(shardId, exitCode, repaired)
     }
   })
+  // Front ends are closed in reverse order of start; a listener that fails to bind closes the
+  // ones already listening and the engine, so a failed start leaves nothing running.
+  const closers: Array<() => Promise<void> | void> = [async () => await engine.close()]
+  const stopAll = async (): Promise<void> => { for (const close of [...closers].reverse()) await close() }
   const http = new HttpServer(engine)
-  try {
-    await http.listen(config.host, config.httpPort)
-  } catch (error) {
-    await engine.close()
-    throw error
-  }
   // One budget of client connections shared by the TCP front ends (RESP, memcached).
   const budget = new ConnectionBudget(config.limits.maxConnections)
   const memcache = new MemcacheServer(engine, budget)
-  try {
-    await memcache.listen(config.host, config.memcachePort)
-  } catch (error) {
-    await memcache.close()
-    http.close()
-    await engine.close()
-    throw error
-  }
   const resp = new RespServer(engine, budget, logger)
   try {
+    await http.listen(config.host, config.httpPort)
+    closers.push(() => http.close())
+    closers.push(async () => await memcache.close())
+    await memcache.listen(config.host, config.memcachePort)
+    closers.push(async () => await resp.close())
     await resp.listen(config.host, config.respPort)
   } catch (error) {
-    await resp.close()
-    await memcache.close()
-    http.close()
-    await engine.close()
+    await stopAll()
     throw error
   }
   let closed: Promise<void> | null = null
@@ -70,12 +62,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     memcachePort: memcache.port,
     respPort: resp.port,
     close: async () => {
-      closed ??= (async () => {
-        http.close()
-        await memcache.close()
-        await resp.close()
-        await engine.close()
-      })()
+      closed ??= stopAll()
       await closed
     }
   }
