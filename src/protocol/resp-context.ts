@@ -191,11 +191,17 @@ export class RespContext {
     return this.host.execute(c) as Result
   }
 
-  exists (key: Uint8Array): boolean {
+  /**
+   * Whether `key` exists: 1 or 0; -1 after writing the error reply when the engine could not
+   * tell (a stuck shard must not read as "absent").
+   */
+  exists (out: RespWriter, key: Uint8Array): number {
     const c = this.#exists
     c.tenantId = this.tenantId
     c.key = key
-    return (this.host.execute(c) as Result).status === StoreStatus.OK
+    const result = this.host.execute(c) as Result
+    if (this.failed(out, result)) return -1
+    return result.status === StoreStatus.OK ? 1 : 0
   }
 
   /** Sets the expiry to now + ttlMs; 0 removes it. */

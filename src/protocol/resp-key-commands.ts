@@ -41,7 +41,11 @@ function existsCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc
   if (!x.keysFit(s.out, argv, 1, argc)) return
   // Duplicates count once per mention, as in Redis.
   let found = 0
-  for (let i = 1; i < argc; i++) if (x.exists(argv[i]!)) found++
+  for (let i = 1; i < argc; i++) {
+    const exists = x.exists(s.out, argv[i]!)
+    if (exists < 0) return
+    found += exists
+  }
   s.out.integer(found)
 }
 
@@ -50,7 +54,9 @@ function keysCommand (x: RespContext, s: RespSession, argv: Uint8Array[]): void 
   const pattern = argv[1]!
   if (isLiteralPattern(pattern)) {
     // No wildcard: at most the one key; skip the walk.
-    if (pattern.length <= x.host.settings.maxKeyBytes && x.exists(pattern)) {
+    const exists = pattern.length <= x.host.settings.maxKeyBytes ? x.exists(out, pattern) : 0
+    if (exists < 0) return
+    if (exists === 1) {
       out.array(1)
       out.bulk(pattern)
     } else {
@@ -128,7 +134,8 @@ function scanCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: 
 
 function typeCommand (x: RespContext, s: RespSession, argv: Uint8Array[]): void {
   if (!x.keysFit(s.out, argv, 1, 2)) return
-  s.out.simple(x.exists(argv[1]!) ? 'string' : 'none')
+  const exists = x.exists(s.out, argv[1]!)
+  if (exists >= 0) s.out.simple(exists === 1 ? 'string' : 'none')
 }
 
 /** RENAME (nx false) and RENAMENX: copies value, flags and remaining TTL, then deletes. */
@@ -147,7 +154,11 @@ function renameGeneric (nx: boolean) {
       else out.ok()
       return
     }
-    if (nx && x.exists(target)) { out.integer(0); return }
+    if (nx) {
+      const exists = x.exists(out, target)
+      if (exists < 0) return
+      if (exists === 1) { out.integer(0); return }
+    }
     const current = x.get(source)
     if (x.failed(out, current)) return
     if (current.status !== StoreStatus.OK) { out.error(ERR_NO_SUCH_KEY); return }

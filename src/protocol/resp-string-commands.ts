@@ -98,7 +98,9 @@ function setGeneric (x: RespContext, s: RespSession, key: Uint8Array, value: Uin
   if (atMs !== 0 && atMs <= nowMs) {
     // Already expired (EXAT/PXAT in the past): Redis stores the key and it expires at once;
     // the net effect is that the key is gone, if the NX/XX condition let the write happen.
-    const present = x.exists(key)
+    const exists = x.exists(out, key)
+    if (exists < 0) return
+    const present = exists === 1
     if (((flags & NX) !== 0 && present) || ((flags & XX) !== 0 && !present)) {
       if (!withGet) out.nullBulk()
       return
@@ -229,7 +231,9 @@ function msetCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: 
 function msetnxCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: number): void {
   if (!msetArgumentsFit(x, s, argv, argc, 'msetnx')) return
   for (let i = 1; i < argc; i += 2) {
-    if (x.exists(argv[i]!)) { s.out.integer(0); return }
+    const exists = x.exists(s.out, argv[i]!)
+    if (exists < 0) return
+    if (exists === 1) { s.out.integer(0); return }
   }
   if (msetAll(x, s, argv, argc)) s.out.integer(1)
 }

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { setImmediate as tick } from 'node:timers/promises'
+import { connect } from 'node:net'
 import { startTestServer, type TestServer } from '../fixtures/server.js'
 import { SetMode } from '../../src/core/store-status.js'
 import { J_SET_COMMIT } from '../../src/core/slab-lock.js'
@@ -55,6 +56,14 @@ t.test('a worker killed while holding the slab lock: requests in flight fail typ
   t.match(JSON.parse(busy.body), { error: { code: 'SHARD_UNAVAILABLE' } })
   const exists = server.engine.execute({ op: 'exists', tenantId: 0, key: Buffer.from(busyKey) }) as Result
   t.equal(exists.error, 'SHARD_UNAVAILABLE', 'EXISTS on the locked shard fails too, instead of claiming the key is absent')
+  const respReply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(server.respPort, '127.0.0.1')
+    socket.setEncoding('latin1')
+    socket.once('data', (data: string) => { socket.destroy(); resolve(data) })
+    socket.once('error', reject)
+    socket.write(`*2\r\n$6\r\nEXISTS\r\n$${busyKey.length}\r\n${busyKey}\r\n`)
+  })
+  t.match(respReply, /^-/, 'RESP EXISTS answers an error, not :0')
 
   await shards.worker(0).terminate()
   await queuedFails
