@@ -198,6 +198,14 @@ t.test('pipelining - 10,000 commands issued without awaiting come back in order'
   t.equal(await client.dbSize(), 5_000)
 })
 
+t.test('DELETE and HAS - the seed systems\' aliases of DEL and EXISTS', async (t) => {
+  const { client } = await connect(t)
+  await client.set('alias', 'x')
+  t.equal(await client.sendCommand(['HAS', 'alias', 'alias', 'missing']), 2)
+  t.equal(await client.sendCommand(['DELETE', 'alias', 'missing']), 1)
+  t.equal(await client.sendCommand(['HAS', 'alias']), 0)
+})
+
 t.test('QUIT - the server replies OK and closes', async (t) => {
   const { client } = await connect(t)
   t.equal(await client.quit(), 'OK')
