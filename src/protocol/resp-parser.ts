@@ -59,6 +59,9 @@ const EMPTY = Buffer.alloc(0)
 const SKIP = -1
 /** Internal: a multibulk header was read; go on with its bulks. */
 const CONTINUE = -2
+/** #lengthLine results besides a CR index. */
+const LINE_INCOMPLETE = -1
+const LINE_FAILED = -2
 
 export class RespParser {
   /** The last command's arguments, views into the input (see the header for how long they stay valid). */
@@ -192,20 +195,32 @@ export class RespParser {
     return -1
   }
 
+  /**
+   * The `*N` / `$N` length line starting at `lineStart` (its type byte): the index of its CR
+   * once the CR and the byte after it have arrived; LINE_INCOMPLETE (resume scanning later);
+   * or LINE_FAILED after #fail(`tooBig`) when the line outgrows the inline limit before or
+   * after its CR shows up (so the outcome does not depend on how the bytes were chunked).
+   */
+  #lengthLine (lineStart: number, tooBig: string): number {
+    const cr = this.#find(CR, Math.max(this.#scan, lineStart + 1))
+    if (cr < 0) {
+      if (this.#end - lineStart > this.#maxInlineBytes) { this.#fail(tooBig); return LINE_FAILED }
+      this.#scan = this.#end
+      return LINE_INCOMPLETE
+    }
+    if (cr - lineStart > this.#maxInlineBytes) { this.#fail(tooBig); return LINE_FAILED }
+    if (cr + 1 >= this.#end) {
+      this.#scan = cr
+      return LINE_INCOMPLETE
+    }
+    return cr
+  }
+
   /** `*N\r\n`. Returns SKIP (N ≤ 0: no command), CONTINUE, NEED_MORE or ERROR. */
   #multibulkHeader (): number {
     const start = this.#start
-    const cr = this.#find(CR, Math.max(this.#scan, start + 1))
-    if (cr < 0) {
-      if (this.#end - start > this.#maxInlineBytes) return this.#fail(PROTO_TOO_BIG_MBULK_COUNT)
-      this.#scan = this.#end
-      return ParseStatus.NEED_MORE
-    }
-    if (cr - start > this.#maxInlineBytes) return this.#fail(PROTO_TOO_BIG_MBULK_COUNT)
-    if (cr + 1 >= this.#end) {
-      this.#scan = cr
-      return ParseStatus.NEED_MORE
-    }
+    const cr = this.#lengthLine(start, PROTO_TOO_BIG_MBULK_COUNT)
+    if (cr < 0) return cr === LINE_INCOMPLETE ? ParseStatus.NEED_MORE : ParseStatus.ERROR
     const count = parseLength(this.#buf, start + 1, cr)
     if (Number.isNaN(count) || this.#buf[cr + 1] !== LF || count > this.#maxMultibulkLength) return this.#fail(PROTO_INVALID_MULTIBULK_LENGTH)
     this.#pos = this.#scan = cr + 2
@@ -298,17 +313,8 @@ export class RespParser {
     const start = this.#start
     const first = this.#buf[pos]!
     if (first !== DOLLAR) return this.#fail(protoExpectedDollar(printable(first)))
-    const cr = this.#find(CR, Math.max(this.#scan, pos + 1))
-    if (cr < 0) {
-      if (this.#end - pos > this.#maxInlineBytes) return this.#fail(PROTO_TOO_BIG_BULK_COUNT)
-      this.#scan = this.#end
-      return ParseStatus.NEED_MORE
-    }
-    if (cr - pos > this.#maxInlineBytes) return this.#fail(PROTO_TOO_BIG_BULK_COUNT)
-    if (cr + 1 >= this.#end) {
-      this.#scan = cr
-      return ParseStatus.NEED_MORE
-    }
+    const cr = this.#lengthLine(pos, PROTO_TOO_BIG_BULK_COUNT)
+    if (cr < 0) return cr === LINE_INCOMPLETE ? ParseStatus.NEED_MORE : ParseStatus.ERROR
     const length = parseLength(this.#buf, pos + 1, cr)
     if (Number.isNaN(length) || length < 0 || length > this.#maxBulkBytes || this.#buf[cr + 1] !== LF) return this.#fail(PROTO_INVALID_BULK_LENGTH)
     const dataStart = cr + 2

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { feedParser } from '../fixtures/feed-parser.js'
 import {
   BINARY_HEADER_BYTES, BinaryParse, BinaryRequest, BinaryStatus, MemcacheBinaryParser, Opcode, SASL_MAX_BYTES, writeErrorResponse,
   writeResponseHeader, type BinaryLimits
@@ -45,23 +46,7 @@ function summarize (kind: BinaryParse, r: BinaryRequest): Record<string, unknown
 
 /** Feeds chunks the way a session does; returns every result until NEED_MORE or FATAL. */
 function feed (chunks: Buffer[], limits: BinaryLimits = LIMITS): Array<Record<string, unknown>> {
-  const parser = new MemcacheBinaryParser(limits)
-  const request = new BinaryRequest()
-  const results: Array<Record<string, unknown>> = []
-  let pending = Buffer.alloc(0)
-  for (const chunk of chunks) {
-    pending = Buffer.concat([pending, chunk])
-    let start = 0
-    for (;;) {
-      const kind = parser.parse(pending, start, pending.length, request)
-      start += parser.consumed
-      if (kind === BinaryParse.NEED_MORE) break
-      results.push(summarize(kind, request))
-      if (kind === BinaryParse.FATAL) return results
-    }
-    pending = Buffer.from(pending.subarray(start))
-  }
-  return results
+  return feedParser(new MemcacheBinaryParser(limits), new BinaryRequest(), chunks, { needMore: BinaryParse.NEED_MORE, fatal: BinaryParse.FATAL }, summarize)
 }
 
 const VALID: Frame[] = [

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { feedParser } from '../fixtures/feed-parser.js'
 import {
   MemcacheTextParser, TEXT_MAX_LINE_BYTES, TextOp, TextParse, TextReply, TextRequest, parseInt32, parseUint32, parseUint64,
   type TextLimits
@@ -31,23 +32,7 @@ function summarize (kind: TextParse, request: TextRequest): Record<string, unkno
  * dropped whatever the answer) and returns every result until NEED_MORE or FATAL.
  */
 function feed (chunks: Buffer[], limits: TextLimits = LIMITS): Array<Record<string, unknown>> {
-  const parser = new MemcacheTextParser(limits)
-  const request = new TextRequest()
-  const results: Array<Record<string, unknown>> = []
-  let pending = Buffer.alloc(0)
-  for (const chunk of chunks) {
-    pending = Buffer.concat([pending, chunk])
-    let start = 0
-    for (;;) {
-      const kind = parser.parse(pending, start, pending.length, request)
-      start += parser.consumed
-      if (kind === TextParse.NEED_MORE) break
-      results.push(summarize(kind, request))
-      if (kind === TextParse.FATAL) return results
-    }
-    pending = Buffer.from(pending.subarray(start))
-  }
-  return results
+  return feedParser(new MemcacheTextParser(limits), new TextRequest(), chunks, { needMore: TextParse.NEED_MORE, fatal: TextParse.FATAL }, summarize)
 }
 
 const whole = (text: string | Buffer, limits?: TextLimits): Array<Record<string, unknown>> => feed([Buffer.from(text)], limits)
