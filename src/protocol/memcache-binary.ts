@@ -214,12 +214,14 @@ export class MemcacheBinaryParser {
       start += skipped
     }
     if (end - start < BINARY_HEADER_BYTES) return BinaryParse.NEED_MORE
+    // Header fields read byte by byte: Buffer#readUInt32BE's argument checks cost more than
+    // the reads, and the 24 bytes are known to be there.
     const opcode = buf[start + 1]!
-    const keyLength = buf.readUInt16BE(start + 2)
+    const keyLength = (buf[start + 2]! << 8) | buf[start + 3]!
     const extrasLength = buf[start + 4]!
-    const bodyLength = buf.readUInt32BE(start + 8)
+    const bodyLength = uint32At(buf, start + 8)
     request.opcode = opcode
-    request.opaque = buf.readUInt32BE(start + 12)
+    request.opaque = uint32At(buf, start + 12)
     const info = OPCODES[opcode]
     request.command = info?.command ?? opcode
     request.quiet = info?.quiet ?? false
@@ -235,17 +237,18 @@ export class MemcacheBinaryParser {
       this.needBytes = total
       return BinaryParse.NEED_MORE
     }
-    const high = buf.readUInt32BE(start + 16)
-    const low = buf.readUInt32BE(start + 20)
+    const high = uint32At(buf, start + 16)
+    const low = uint32At(buf, start + 20)
     request.cas = high <= 0x1fffff ? high * 0x100000000 + low : -1
     const extras = start + BINARY_HEADER_BYTES
     const keyStart = extras + extrasLength
-    request.key = buf.subarray(keyStart, keyStart + keyLength)
-    request.value = buf.subarray(keyStart + keyLength, start + total)
+    request.key = keyLength === 0 ? EMPTY : buf.subarray(keyStart, keyStart + keyLength)
+    // GETs (most traffic) have no value: no view to create.
+    request.value = valueLength === 0 ? EMPTY : buf.subarray(keyStart + keyLength, start + total)
     switch (info.shape) {
       case Shape.STORE:
-        request.flags = buf.readUInt32BE(extras)
-        request.expiration = buf.readUInt32BE(extras + 4)
+        request.flags = uint32At(buf, extras)
+        request.expiration = uint32At(buf, extras + 4)
         break
       case Shape.ARITHMETIC:
         request.delta = buf.readBigUInt64BE(extras)
@@ -253,10 +256,10 @@ export class MemcacheBinaryParser {
         request.expiration = buf.readUInt32BE(extras + 16)
         break
       case Shape.TOUCH:
-        request.expiration = buf.readUInt32BE(extras)
+        request.expiration = uint32At(buf, extras)
         break
       case Shape.FLUSH:
-        request.expiration = extrasLength === 4 ? buf.readUInt32BE(extras) : 0
+        request.expiration = extrasLength === 4 ? uint32At(buf, extras) : 0
         break
       default:
         request.flags = 0
@@ -278,6 +281,11 @@ export class MemcacheBinaryParser {
     request.status = status
     return BinaryParse.FATAL
   }
+}
+
+/** The big-endian u32 at buf[at, at + 4) (the caller checked the bounds). */
+function uint32At (buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0
 }
 
 function shapeAllows (shape: number, keyLength: number, extrasLength: number, valueLength: number): boolean {
@@ -302,15 +310,28 @@ function shapeAllows (shape: number, keyLength: number, extrasLength: number, va
  */
 export function writeResponseHeader (out: MemcacheOutput, opcode: number, status: number, keyLength: number,
   extrasLength: number, bodyBytes: number, opaque: number, cas: number): void {
-  out.writeUint8(RESPONSE_MAGIC)
-  out.writeUint8(opcode)
-  out.writeUint16(keyLength)
-  out.writeUint8(extrasLength)
-  out.writeUint8(0)
-  out.writeUint16(status)
-  out.writeUint32(bodyBytes)
-  out.writeUint32(opaque)
-  out.writeUint64(cas)
+  // One reservation and plain byte stores: the per-field write helpers cost more than the bytes.
+  const at = out.claim(BINARY_HEADER_BYTES)
+  const buf = out.buffer
+  buf[at] = RESPONSE_MAGIC
+  buf[at + 1] = opcode
+  buf[at + 2] = keyLength >>> 8
+  buf[at + 3] = keyLength
+  buf[at + 4] = extrasLength
+  buf[at + 5] = 0
+  buf[at + 6] = status >>> 8
+  buf[at + 7] = status
+  putUint32(buf, at + 8, bodyBytes)
+  putUint32(buf, at + 12, opaque)
+  putUint32(buf, at + 16, Math.floor(cas / 0x100000000))
+  putUint32(buf, at + 20, cas)
+}
+
+function putUint32 (buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24
+  buf[at + 1] = value >>> 16
+  buf[at + 2] = value >>> 8
+  buf[at + 3] = value
 }
 
 /** Writes an error response: no extras, no key, memcached's text for `status` as the body. */

@@ -13,6 +13,8 @@ const MIN_CAPACITY_BYTES = 8 * 1024
 /** A buffer grown past this (a large value went out) is dropped once taken, not kept per connection. */
 const MAX_RETAINED_BYTES = 64 * 1024
 const EMPTY = Buffer.alloc(0)
+/** writeBytes copies up to this many bytes with a loop instead of a view + TypedArray#set. */
+const SHORT_COPY_BYTES = 128
 
 export class MemcacheOutput {
   /** Allocated on the first write, so idle connections hold no output memory. */
@@ -35,9 +37,30 @@ export class MemcacheOutput {
   writeBytes (source: Uint8Array, start = 0, end = source.length): void {
     const length = end - start
     this.#reserve(length)
-    this.#buffer.set(length === source.length ? source : source.subarray(start, end), this.#length)
+    const buffer = this.#buffer
+    if (length <= SHORT_COPY_BYTES) {
+      // Keys and small values: a byte loop beats creating a view for TypedArray#set.
+      let at = this.#length
+      for (let i = start; i < end; i++) buffer[at++] = source[i]!
+    } else {
+      buffer.set(length === source.length ? source : new Uint8Array(source.buffer, source.byteOffset + start, length), this.#length)
+    }
     this.#length += length
   }
+
+  /**
+   * Reserves `bytes` at the end for the caller to fill in `buffer` at once (before any other
+   * write): returns their offset. For fixed-size binary headers.
+   */
+  claim (bytes: number): number {
+    this.#reserve(bytes)
+    const at = this.#length
+    this.#length += bytes
+    return at
+  }
+
+  /** The current buffer, for filling a claim(). */
+  get buffer (): Buffer { return this.#buffer }
 
   writeUint8 (value: number): void {
     this.#reserve(1)
@@ -51,7 +74,13 @@ export class MemcacheOutput {
 
   writeUint32 (value: number): void {
     this.#reserve(4)
-    this.#length = this.#buffer.writeUInt32BE(value >>> 0, this.#length)
+    const buffer = this.#buffer
+    const at = this.#length
+    buffer[at] = value >>> 24
+    buffer[at + 1] = value >>> 16
+    buffer[at + 2] = value >>> 8
+    buffer[at + 3] = value
+    this.#length = at + 4
   }
 
   /** Writes a non-negative integer < 2^64 as 8 big-endian bytes (CAS values are < 2^53). */

@@ -10,7 +10,8 @@
  *    maxCommandBytes, each checked from the length header, before the bytes are buffered;
  *  - the result does not depend on how the bytes were split into chunks;
  *  - multibulk arguments are views into the input buffer (no copy); they stay valid until the
- *    next `feed()`, which may compact the buffer. Inline arguments are fresh copies.
+ *    next `feed()`, which may compact the buffer. Inline arguments are fresh copies. The argv
+ *    array itself is reused for short commands: read it before the next `next()`.
  *  - after ERROR framing is lost: every later `next()` returns ERROR again.
  */
 import {
@@ -59,6 +60,8 @@ const EMPTY = Buffer.alloc(0)
 const SKIP = -1
 /** Internal: a multibulk header was read; go on with its bulks. */
 const CONTINUE = -2
+/** Commands with up to this many arguments reuse an argv array (see #argvByCount). */
+const REUSED_ARGV_MAX = 8
 /** #lengthLine results besides a CR index. */
 const LINE_INCOMPLETE = -1
 const LINE_FAILED = -2
@@ -74,6 +77,15 @@ export class RespParser {
   readonly #maxInlineBytes: number
   readonly #maxMultibulkLength: number
   #buf: Buffer = EMPTY
+  /** #buf's ArrayBuffer and byte offset, read once per buffer rather than per command. */
+  #arrayBuffer: ArrayBufferLike = EMPTY.buffer
+  #byteOffset = 0
+  /**
+   * Reused argv arrays by argument count (index = argc, up to REUSED_ARGV_MAX): a command's
+   * argv is valid until the next `next()` anyway (its views die with the input), so
+   * the common short commands cost no array allocation.
+   */
+  readonly #argvByCount: Uint8Array[][] = []
   /** Whether #buf is ours (else it is the caller's chunk, which we never write into). */
   #owned = false
   /** A drained buffer of ours kept for the next command that spans chunks. */
@@ -118,7 +130,7 @@ export class RespParser {
     const pending = this.#end - this.#start
     if (pending === 0) {
       if (this.#owned && this.#buf.length <= KEEP_BUFFER_BYTES) this.#spare = this.#buf
-      this.#buf = chunk
+      this.#setBuffer(chunk)
       this.#owned = false
       this.#start = this.#pos = this.#scan = 0
       this.#end = chunk.length
@@ -142,7 +154,7 @@ export class RespParser {
     }
     chunk.copy(target, pending)
     const shift = this.#start
-    this.#buf = target
+    this.#setBuffer(target)
     this.#owned = true
     this.#start = 0
     this.#pos -= shift
@@ -152,7 +164,7 @@ export class RespParser {
 
   /**
    * Parses the next command. Returns NEED_MORE, COMMAND (`argv`, `argc`) or ERROR (`error`).
-   * Allocates the argv array and one view per argument.
+   * Allocates one view per argument (and the argv array beyond REUSED_ARGV_MAX arguments).
    */
   next (): ParseStatus {
     if (this.#failed) return ParseStatus.ERROR
@@ -167,10 +179,16 @@ export class RespParser {
     }
   }
 
+  #setBuffer (buf: Buffer): void {
+    this.#buf = buf
+    this.#arrayBuffer = buf.buffer
+    this.#byteOffset = buf.byteOffset
+  }
+
   #drained (): ParseStatus {
     // Nothing pending: drop a large buffer so an idle connection does not pin it.
     if (this.#owned && this.#buf.length > KEEP_BUFFER_BYTES) {
-      this.#buf = EMPTY
+      this.#setBuffer(EMPTY)
       this.#owned = false
     }
     this.#start = this.#pos = this.#scan = this.#end = 0
@@ -292,10 +310,15 @@ export class RespParser {
     this.#remaining = remaining
     if (remaining > 0) return ParseStatus.NEED_MORE
     const argc = this.#argCount
-    const argv = new Array<Uint8Array>(argc)
+    let argv: Uint8Array[]
+    if (argc <= REUSED_ARGV_MAX) {
+      argv = this.#argvByCount[argc] ?? (this.#argvByCount[argc] = new Array<Uint8Array>(argc))
+    } else {
+      argv = new Array<Uint8Array>(argc)
+    }
     // Plain Uint8Array views: about half the cost of Buffer#subarray, and no copy.
-    const arrayBuffer = buf.buffer
-    const base = buf.byteOffset + start
+    const arrayBuffer = this.#arrayBuffer
+    const base = this.#byteOffset + start
     for (let i = 0; i < argc; i++) argv[i] = new Uint8Array(arrayBuffer, base + offsets[i]!, lengths[i]!)
     this.argv = argv
     this.argc = argc

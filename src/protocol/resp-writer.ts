@@ -1,7 +1,8 @@
 /**
  * RespWriter: RESP2 replies encoded into one connection's output buffer, which the server
  * flushes once per batch of pipelined commands (one socket write per batch, not per reply).
- * Thread: main (pure, L1). Owns: the connection's output buffer until `take()` hands it over.
+ * Thread: main (pure, L1). Owns: the connection's output buffer until `take()` hands it over
+ * (or, on the server's path, lends it with `pending()` / `sent()`: no copy per batch).
  * Invariants: `length` bytes of the buffer are complete replies (a reply is written whole by
  * one call sequence of a handler; `mark`/`rewind` let a handler replace a reply it began);
  * simple strings and errors are one line (CR and LF in them become spaces).
@@ -19,6 +20,10 @@ const EMPTY_ARRAY = Buffer.from('*0\r\n')
 const EMPTY_BULK = Buffer.from('$0\r\n\r\n')
 const ZERO = Buffer.from(':0\r\n')
 const ONE = Buffer.from(':1\r\n')
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER)
+const MIN_SAFE_BIGINT = -MAX_SAFE_BIGINT
+/** Output buffers up to this size are kept across batches; a larger one is dropped once sent. */
+const KEEP_BYTES = 64 * 1024
 
 export class RespWriter {
   #buf: Buffer
@@ -51,10 +56,14 @@ export class RespWriter {
   integer (value: number | bigint): void {
     if (value === 0) { this.raw(ZERO); return }
     if (value === 1) { this.raw(ONE); return }
-    if (typeof value === 'number' && value > 0 && value <= Number.MAX_SAFE_INTEGER && Number.isInteger(value)) {
-      this.#reserve(19)
+    // Counters arrive as BigInt (64-bit): within ±2^53 they print exactly as a number, without
+    // the string a BigInt template would allocate; beyond, they take the exact BigInt path.
+    const small = typeof value === 'bigint' && value >= MIN_SAFE_BIGINT && value <= MAX_SAFE_BIGINT ? Number(value) : value
+    if (typeof small === 'number' && small >= -Number.MAX_SAFE_INTEGER && small <= Number.MAX_SAFE_INTEGER && Number.isInteger(small)) {
+      this.#reserve(20)
       this.#buf[this.length++] = 0x3a
-      this.#decimal(value)
+      if (small < 0) this.#buf[this.length++] = 0x2d
+      this.#decimal(small < 0 ? -small : small)
       this.#crlf()
       return
     }
@@ -133,9 +142,44 @@ export class RespWriter {
     return out
   }
 
-  /** ASCII digits of a positive safe integer (room reserved by the caller). */
+  /**
+   * The pending bytes as a view of the output buffer, without copying: hand it to the socket,
+   * then call `sent()` at once. Allocates only the view.
+   */
+  pending (): Buffer {
+    return this.#buf.subarray(0, this.length)
+  }
+
+  /**
+   * Empties the writer after `pending()` went out. `retained`: the socket still holds the view
+   * (it could not write it all at once, `socket.writableLength > 0`), so the next batch goes to
+   * a fresh buffer; otherwise the kernel has the bytes and the buffer is reused.
+   */
+  sent (retained: boolean): void {
+    this.length = 0
+    if (retained || this.#buf.length > KEEP_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BYTES)
+  }
+
+  /** ASCII digits of a non-negative safe integer (room reserved by the caller). */
   #decimal (value: number): void {
     const buf = this.#buf
+    // Short numbers (bulk lengths, small counters) without the division loop.
+    if (value < 10) { buf[this.length++] = 0x30 + value; return }
+    if (value < 100) {
+      const tens = (value / 10) | 0
+      buf[this.length++] = 0x30 + tens
+      buf[this.length++] = 0x30 + value - tens * 10
+      return
+    }
+    if (value < 1000) {
+      const hundreds = (value / 100) | 0
+      const rest = value - hundreds * 100
+      const tens = (rest / 10) | 0
+      buf[this.length++] = 0x30 + hundreds
+      buf[this.length++] = 0x30 + tens
+      buf[this.length++] = 0x30 + rest - tens * 10
+      return
+    }
     let digits = 1
     for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++
     let at = this.length + digits

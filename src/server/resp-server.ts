@@ -196,11 +196,17 @@ class RespConnection {
     this.#endIfIdle()
   }
 
-  /** Writes the batch's replies in one socket write. */
+  /**
+   * Writes the batch's replies in one socket write, straight from the writer's buffer: when the
+   * kernel took them all at once (nothing left queued in the socket), the writer reuses its
+   * buffer; otherwise the socket keeps that buffer and the writer starts a new one.
+   */
   #flush (): void {
     const out = this.#session.out
     if (out.length === 0 || this.#destroyed) { out.length = 0; return }
-    this.#socket.write(out.take())
+    const socket = this.#socket
+    socket.write(out.pending())
+    out.sent(socket.writableLength !== 0)
   }
 
   #stall (pending: Promise<void>): void {
