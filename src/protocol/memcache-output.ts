@@ -14,7 +14,7 @@ const MIN_CAPACITY_BYTES = 8 * 1024
 const MAX_RETAINED_BYTES = 64 * 1024
 const EMPTY = Buffer.alloc(0)
 /** writeBytes copies up to this many bytes with a loop instead of a view + TypedArray#set. */
-const SHORT_COPY_BYTES = 128
+const SHORT_COPY_BYTES = 32
 
 export class MemcacheOutput {
   /** Allocated on the first write, so idle connections hold no output memory. */

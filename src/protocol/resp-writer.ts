@@ -20,6 +20,8 @@ const EMPTY_ARRAY = Buffer.from('*0\r\n')
 const EMPTY_BULK = Buffer.from('$0\r\n\r\n')
 const ZERO = Buffer.from(':0\r\n')
 const ONE = Buffer.from(':1\r\n')
+/** bulk() copies values up to this many bytes with a loop instead of a view + TypedArray#set. */
+const SHORT_COPY_BYTES = 32
 const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER)
 const MIN_SAFE_BIGINT = -MAX_SAFE_BIGINT
 /** Output buffers up to this size are kept across batches; a larger one is dropped once sent. */
@@ -81,12 +83,13 @@ export class RespWriter {
     buf[this.length++] = 0x24
     this.#decimal(size)
     this.#crlf()
-    if (size <= 32) {
-      // Short values: a byte loop beats creating a subarray view for TypedArray#set.
+    if (size <= SHORT_COPY_BYTES) {
+      // Short values: a byte loop beats creating a view for TypedArray#set.
       let at = this.length
       for (let i = start; i < end; i++) buf[at++] = bytes[i]!
     } else {
-      buf.set(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), this.length)
+      // A plain Uint8Array view costs about half a Buffer#subarray.
+      buf.set(start === 0 && end === bytes.length ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset + start, size), this.length)
     }
     this.length += size
     this.#crlf()
