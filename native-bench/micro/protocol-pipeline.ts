@@ -70,7 +70,12 @@ function respBatch (chunk: Buffer): number {
     commands.execute(session, parser.argv, parser.argc)
     n++
   }
-  return session.out.take().length + n
+  const out = session.out
+  if (typeof out.pending !== 'function') return out.take().length + n // builds before pending()/sent()
+  // As RespConnection#flush does when the socket took the whole batch at once.
+  const length = out.pending().length
+  out.sent(false)
+  return length + n
 }
 
 // memcached binary: 24-byte header frames.
@@ -103,7 +108,10 @@ const mcSession = new MemcacheSession(mcBackend, { maxKeyBytes: config.limits.ma
 function mcBatch (chunk: Buffer): number {
   mcSession.push(chunk)
   mcSession.run()
-  return mcSession.output.take()?.length ?? 0
+  const length = mcSession.output.take()?.length ?? 0
+  // As MemcacheServer does once the socket has written the batch at once.
+  mcSession.output.recycle?.()
+  return length
 }
 
 // Preload every key, as the load harness does before its GETs.

@@ -2,7 +2,8 @@
  * MemcacheOutput: the reply bytes of one memcached connection, accumulated between two socket
  * writes. Thread: main (pure, L1: Buffers only). Owns: one growable Buffer.
  * Invariant: bytes in [0, #taken) have been handed out by take() (a socket may still be
- * writing them) and are never written again; new replies go to [#taken, #length). When the
+ * writing them) and are never written again until recycle() says the socket is done with them;
+ * new replies go to [#taken, #length). When the
  * tail has no room, a fresh buffer is allocated and only the untaken bytes move to it.
  * A mark (from mark()) stays valid until the next take(): rollback() drops replies written
  * after it (a multi-key get that fails half way answers with the error alone).
@@ -115,6 +116,15 @@ export class MemcacheOutput {
     }
     this.#taken = this.#length
     return bytes
+  }
+
+  /**
+   * The socket has written everything taken so far (nothing of it is queued any more): when no
+   * reply is pending either, the next replies start again at the front of the same buffer, so
+   * a connection whose writes complete at once never allocates a new output buffer.
+   */
+  recycle (): void {
+    if (this.#length === this.#taken) this.#length = this.#taken = 0
   }
 
   /** Makes room for `bytes` more; allocates when the tail is too small. */

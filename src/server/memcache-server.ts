@@ -192,6 +192,8 @@ export class MemcacheServer {
     if (bytes !== null) {
       this.counters.bytesWritten += bytes.length
       socket.write(bytes)
+      // Written at once (nothing queued): the output buffer can be reused from its start.
+      if (socket.writableLength === 0) session.output.recycle()
     }
     switch (state) {
       case SessionState.CLOSING:
