@@ -86,6 +86,8 @@ export class RespParser {
    * the common short commands cost no array allocation.
    */
   readonly #argvByCount: Uint8Array[][] = []
+  /** Bit n set: #argvByCount[n] holds views since the last drain (cleared then, see #drained). */
+  #argvUsed = 0
   /** Whether #buf is ours (else it is the caller's chunk, which we never write into). */
   #owned = false
   /** A drained buffer of ours kept for the next command that spans chunks. */
@@ -191,6 +193,11 @@ export class RespParser {
       this.#setBuffer(EMPTY)
       this.#owned = false
     }
+    // Nor should the reused argv arrays pin old input through their views.
+    for (let used = this.#argvUsed, argc = 0; used !== 0; used >>>= 1, argc++) {
+      if ((used & 1) !== 0) this.#argvByCount[argc]!.fill(EMPTY)
+    }
+    this.#argvUsed = 0
     this.#start = this.#pos = this.#scan = this.#end = 0
     return ParseStatus.NEED_MORE
   }
@@ -313,6 +320,7 @@ export class RespParser {
     let argv: Uint8Array[]
     if (argc <= REUSED_ARGV_MAX) {
       argv = this.#argvByCount[argc] ?? (this.#argvByCount[argc] = new Array<Uint8Array>(argc))
+      this.#argvUsed |= 1 << argc
     } else {
       argv = new Array<Uint8Array>(argc)
     }

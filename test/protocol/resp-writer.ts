@@ -77,4 +77,5 @@ t.test('parser - reused argv arrays carry each command\'s own arguments; long co
   t.same(seen, [['GET', 'k1'], ['GET', 'k2'], ['SET', 'k', 'v'], ['MSET', ...many], ['GET', 'k3']])
   t.equal(arrays[0], arrays[1], 'two-argument commands share one array')
   t.not(arrays[2], arrays[0])
+  t.same(arrays[2]!.map((arg) => arg.length), [0, 0, 0], 'once the input is used up, reused arrays drop their views (no pinned input)')
 })
