@@ -216,7 +216,7 @@ export function checkSlab (store: SlabStore): number {
   for (let bucket = 0; bucket < layout.bucketCount; bucket++) {
     let steps = 0
     for (let ref = words[memory.indexWord + bucket]!; ref !== 0; ref = words[ref * 2 + I_HASH_NEXT]!) {
-      if (++steps > limit) fail(`bucket ${bucket}: chain cycle`)
+      if (++steps > limit) fail(`bucket ${bucket}: chain cycle (an item chained twice)`)
       if (!memory.isChunkStart(ref) || !allocator.isCarved(ref)) fail(`bucket ${bucket} chains ${ref}, not a carved chunk`)
       const meta = words[ref * 2 + I_META]!
       if ((meta & META_TAG_RECORD) === 0) continue
