@@ -1031,7 +1031,9 @@ export class SlabStore {
   }
 
   /**
-   * Evicts every item with a chunk in `page`, then frees the page. False if it holds PENDING.
+   * Evicts every item with a chunk in `page`, moves the tag records it holds elsewhere, then
+   * frees the page. False if it holds PENDING (checked before anything is evicted), or if a
+   * record reserved by the write in progress could neither move nor be emptied.
    * Only carved chunks are looked at: the rest of a carve page is garbage.
    */
   #emptyPage (page: number): boolean {
@@ -1045,18 +1047,63 @@ export class SlabStore {
       const ref = first + i * chunkRefs
       const kind = metaKind(words[ref * 2 + I_META]!)
       if (kind === KIND_PENDING) return false
-      // A tag record cannot move (its members' nodes point at it): the page stays.
-      if (kind === KIND_ITEM && (words[ref * 2 + I_META]! & META_TAG_RECORD) !== 0) return false
       if (kind === KIND_VALUE_CHUNK && metaKind(words[words[ref * 2 + I_CHUNK_OWNER]! * 2 + I_META]!) !== KIND_ITEM) return false
+    }
+    // Evictions free records whose last member leaves, so metas are re-read at every step.
+    for (let i = 0; i < carved; i++) {
+      const ref = first + i * chunkRefs
+      const meta = words[ref * 2 + I_META]!
+      const kind = metaKind(meta)
+      if (kind === KIND_ITEM && (meta & META_TAG_RECORD) === 0) this.#evict(ref)
+      else if (kind === KIND_VALUE_CHUNK) this.#evict(words[ref * 2 + I_CHUNK_OWNER]!)
     }
     for (let i = 0; i < carved; i++) {
       const ref = first + i * chunkRefs
-      const kind = metaKind(words[ref * 2 + I_META]!)
-      if (kind === KIND_ITEM) this.#evict(ref)
-      else if (kind === KIND_VALUE_CHUNK) this.#evict(words[ref * 2 + I_CHUNK_OWNER]!)
+      if (metaKind(words[ref * 2 + I_META]!) === KIND_ITEM && !this.#moveRecord(ref, cls)) return false
     }
     this.allocator.releasePage(page)
     this.#doubles[H_PAGES_MOVED >>> 3]!++
+    return true
+  }
+
+  /**
+   * Moves tag record `record` (in a page of class `cls` being emptied) to a free chunk of
+   * another class that fits it, rewriting its members' nodes: O(members). Without such a chunk
+   * it evicts the record's members instead (the record goes with the last). Returns false only
+   * if the record survives that (it holds a reservation of the write in progress).
+   * Crash safety: the copy stays PENDING until every node names it (repair frees it, and drops
+   * the items whose nodes already did: never two records of one tag).
+   */
+  #moveRecord (record: number, cls: number): boolean {
+    const words = this.#words
+    const allocator = this.allocator
+    const meta = words[record * 2 + I_META]!
+    const keyLength = metaKeyLength(meta)
+    let target = 0
+    for (let c = allocator.classFor(ITEM_HEADER_BYTES + keyLength); c < allocator.classCount && target === 0; c++) {
+      if (c !== cls && allocator.hasFreeChunk(c)) target = allocator.take(c)
+    }
+    if (target === 0) {
+      while (words[record * 2 + R_HEAD] !== 0) {
+        const last = words[record * 2 + R_COUNT] === 1
+        this.#evict(words[words[record * 2 + R_HEAD]! * 2 + N_OWNER]!)
+        if (last) return true
+      }
+      return false
+    }
+    this.#bytes.copy(this.#bytes, target * 8, record * 8, record * 8 + ITEM_HEADER_BYTES + keyLength)
+    words[target * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_PENDING << 25)
+    for (let node = words[record * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) words[node * 2 + N_RECORD] = target
+    words[target * 2 + I_META] = meta
+    const tenantId = metaTenant(meta)
+    const hash = keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, keyLength)
+    this.index.unlink(record, hash)
+    this.index.link(target, hash)
+    for (let i = 0; i < this.#tagCount; i++) if (this.#tagRefs[i] === record) this.#tagRefs[i] = target
+    const grown = this.memory.chunkBytesOf(target) - this.memory.chunkBytesOf(record)
+    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += grown
+    this.#doubles[H_CHUNK_BYTES >>> 3]! += grown
+    allocator.free(record)
     return true
   }
 
