@@ -33,6 +33,8 @@ export interface Config {
     readonly maxValueBytes: number
     readonly maxRequestBytes: number
     readonly maxConnections: number
+    readonly maxTagsPerItem: number
+    readonly maxTagBytes: number
   }
   readonly debug: {
     readonly clockControl: boolean
