@@ -46,7 +46,8 @@ export const ERROR_CATALOG = {
   INTERNAL: { status: 14, name: 'InternalError', httpStatus: 500, message: 'internal error; the shard was repaired' },
   SLAB_CORRUPT: { status: 15, name: 'SlabCorruptError', httpStatus: 500, message: 'slab invariant broken' },
   SHUTTING_DOWN: { status: 16, name: 'ShuttingDownError', httpStatus: 503, message: 'the server is shutting down' },
-  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' }
+  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' },
+  QUOTA_EXCEEDED: { status: 18, name: 'QuotaExceededError', httpStatus: 413, message: "the item is larger than its tenant's byte quota" }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

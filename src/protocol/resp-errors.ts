@@ -36,7 +36,8 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   INTERNAL: { prefix: 'ERR', text: null },
   SLAB_CORRUPT: { prefix: 'ERR', text: null },
   SHUTTING_DOWN: { prefix: 'ERR', text: null },
-  REQUEST_TOO_LARGE: { prefix: 'ERR', text: null }
+  REQUEST_TOO_LARGE: { prefix: 'ERR', text: null },
+  QUOTA_EXCEEDED: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */
