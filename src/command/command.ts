@@ -23,6 +23,11 @@ export type Command =
   | { op: 'flush', tenantId: number }
   | { op: 'stats' }
   | { op: 'debugClock', advanceMs: number }
+  /**
+   * GCRA rate limit on (tenantId, key): `count` actions per `periodMs`, bursts of `burst` + 1,
+   * this action costing `cost` (0 peeks). The limiter's state is an ordinary item under the key.
+   */
+  | { op: 'rateLimit', tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number }
 
 /**
  * What a command produced. For inline (O(1)) commands the engine reuses one Result object:
@@ -48,6 +53,14 @@ export class Result {
   /** flush: items removed. */
   count = 0
   stats: unknown = null
+  /** rateLimit: whether the action was allowed, the limit (burst + 1) and what is left. */
+  allowed = false
+  limit = 0
+  remaining = 0
+  /** rateLimit: ms (µs resolution, may be fractional) until allowed; -1 when allowed. */
+  retryAfterMs = -1
+  /** rateLimit: ms (µs resolution) until the limiter is full again. */
+  resetAfterMs = 0
 
   reset (): this {
     this.status = 0
@@ -62,6 +75,11 @@ export class Result {
     this.cursor = 0
     this.count = 0
     this.stats = null
+    this.allowed = false
+    this.limit = 0
+    this.remaining = 0
+    this.retryAfterMs = -1
+    this.resetAfterMs = 0
     return this
   }
 }
