@@ -8,16 +8,18 @@
  * thread only (the one constructed with `recordsHits`), which also owns the hit ring and the
  * hit/miss counters; every mutation holds the lock with the seqlock odd, and journals what
  * repair must finish or undo (slab-repair.ts).
+ * Tenants: each has its own LRU list per size class and an optional byte quota; a write over
+ * the quota evicts the tenant's own items (tenant-lru.ts holds the eviction policy).
  */
 import { HashIndex, TORN } from './hash-index.js'
 import { keyHash } from './key-hash.js'
 import { SlabAllocator } from './slab-allocator.js'
 import {
-  C_EVICTIONS_F64, C_PRESSURE_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, T_QUOTA,
+  C_EVICTIONS_F64, C_PRESSURE_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS,
   H_EXPIRATIONS, H_HIT_HEAD, H_HIT_TAIL, H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_BASE,
   HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_FLAGS, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM,
   KIND_PENDING, KIND_VALUE_CHUNK, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_SETS, align, chunkListOffset, makeMeta,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, align, chunkListOffset, makeMeta,
   metaKeyLength, metaKind, metaTenant
 } from './slab-layout.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
@@ -237,8 +239,9 @@ export class SlabStore {
   /**
    * Stores `value` under (tenant, key) as `options.mode` says. Returns OK, NOT_STORED (ADD,
    * REPLACE, APPEND, PREPEND conditions), NOT_FOUND / EXISTS (CAS), KEY_TOO_LARGE,
-   * VALUE_TOO_LARGE, OUT_OF_MEMORY, BAD_TENANT or BUSY. On OK, `lastCas` is the new CAS.
-   * May evict other items, and may block up to the lock timeout.
+   * VALUE_TOO_LARGE, OUT_OF_MEMORY, QUOTA_EXCEEDED (the item alone is larger than the tenant's
+   * quota), BAD_TENANT or BUSY. On OK, `lastCas` is the new CAS. May evict other items (only the
+   * tenant's own when it is over its quota), and may block up to the lock timeout.
    */
   set (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
@@ -301,7 +304,7 @@ export class SlabStore {
    * REDIS: signed 64-bit, absent counts as 0, OVERFLOW on leaving the range. MEMCACHED:
    * unsigned 64-bit, absent is NOT_FOUND, incr wraps, decr (negative delta) stops at 0.
    * Returns OK (new value in `lastCounter`), NOT_FOUND, NOT_NUMERIC, OVERFLOW,
-   * OUT_OF_MEMORY, KEY_TOO_LARGE, BAD_TENANT or BUSY.
+   * OUT_OF_MEMORY, QUOTA_EXCEEDED, KEY_TOO_LARGE, BAD_TENANT or BUSY.
    */
   incr (tenantId: number, key: Uint8Array, hash: number, delta: bigint, mode: CounterMode): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
@@ -423,9 +426,8 @@ export class SlabStore {
   /**
    * One maintenance slice (shard worker): applies recorded hits to the LRU, advances the TTL
    * wheel to `nowMs`, trims tenants over a (lowered) quota, and moves a page to a class under
-   * eviction pressure. Does at most about
-   * `budget` units of work; returns the units done (budget means "call again soon"), or -1 if
-   * the lock timed out.
+   * eviction pressure. Does at most about `budget` units of work; returns the units done (budget
+   * means "call again soon"), or -1 if the lock timed out.
    */
   maintain (nowMs: number, budget: number): number {
     if (!this.#enter()) return -1

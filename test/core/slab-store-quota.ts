@@ -195,6 +195,23 @@ t.test('quota - a tenant without a quota is not evicted for another\'s writes wh
   checkSlab(store)
 })
 
+t.test('quota - across size classes the tenant\'s oldest item goes first, not the newest of the class being written', async t => {
+  const store = makeStore()
+  const big = chunkOf(store, A, 1000)
+  const small = chunkOf(store, A)
+  t.ok(big > 3 * small && big < 5 * small, `one big chunk (${big}) is 3–5 small ones (${small})`)
+  store.setTenantQuota(A, 5 * big + 10 * small)
+  for (let i = 0; i < 5; i++) set(store, A, 100 + i, 1000)
+  for (let i = 0; i < 10; i++) set(store, A, i)
+  t.equal(store.tenantStats(A).evictions, 0, 'exactly at the quota')
+  for (let i = 10; i < 13; i++) set(store, A, i)
+  t.notOk(has(store, A, 100), 'the oldest item, in another class, went')
+  for (let i = 101; i < 105; i++) t.ok(has(store, A, i), `big ${i} stays: one big chunk made room for three small items`)
+  for (let i = 0; i < 13; i++) t.ok(has(store, A, i), `small ${i} stays`)
+  t.equal(store.tenantStats(A).evictions, 1)
+  checkSlab(store)
+})
+
 t.test('setTenantQuota - validates its arguments', async t => {
   const store = makeStore()
   t.equal(store.setTenantQuota(1024, 1), StoreStatus.BAD_TENANT)
