@@ -7,12 +7,14 @@
  * object: read it before the next call); heavy commands (flush) go to the shard workers over
  * their command rings and return a Promise.
  */
-import { ReadResult, WriteOptions } from './core/slab-store.js'
+import { ReadResult, WriteOptions, type TenantStats } from './core/slab-store.js'
 import { shardOf } from './core/key-hash.js'
 import { SetMode, StoreStatus } from './core/store-status.js'
 import { MAX_CONTENT_TYPE_BYTES } from './core/item-ext.js'
 import { Result, type Command } from './command/command.js'
 import { errorForStatus } from './command/status-errors.js'
+import { formatTat, gcra, GcraDecision, GcraParams, gcraParams, parseTat, TAT_MAX_DIGITS } from './command/gcra.js'
+import { MAX_TENANTS } from './core/slab-layout.js'
 import { SlabcacheError } from './errors.js'
 import { createKeyHasher, type KeyHasher } from './shard/key-hasher.js'
 import { OP_FLUSH } from './shard/shard-messages.js'
@@ -40,6 +42,12 @@ export class Engine {
   readonly #read = new ReadResult()
   readonly #write = new WriteOptions()
   readonly #startedMs: number
+  readonly #gcraParams = new GcraParams()
+  readonly #gcraDecision = new GcraDecision()
+  readonly #tatBytes = Buffer.alloc(TAT_MAX_DIGITS)
+  /** #tatBytes[0, n) for every n, made once: a rate-limit write allocates no view. */
+  readonly #tatViews = Array.from({ length: TAT_MAX_DIGITS + 1 }, (_, n) => this.#tatBytes.subarray(0, n))
+  readonly #rateWrite = new WriteOptions()
 
   private constructor (config: Config, clock: SharedClock, shards: ShardSet, hasher: KeyHasher) {
     this.config = config
@@ -186,6 +194,7 @@ export class Engine {
         result.stats = this.stats()
         return result
       case 'invalidateTag': return this.#invalidateTag(command.tenantId, command.tag, result)
+      case 'rateLimit': return this.#rateLimit(command, result)
       case 'debugClock':
         try {
           this.clock.advance(command.advanceMs)
@@ -214,6 +223,56 @@ export class Engine {
       total.expirations += s.expirations
     }
     return { uptimeMs: this.clock.nowMs() - this.#startedMs, shardCount: this.shards.count, memoryBytes: this.config.memoryBytes, ...total, shards: perShard }
+  }
+
+  /**
+   * Sets `tenantId`'s byte quota (chunk bytes, as `tenantStats().bytes` counts them; 0 =
+   * unlimited). Each shard enforces its share: quota ÷ shards, the first (quota mod shards)
+   * shards one byte more, so the shares add up to the quota exactly (at least 1 byte each).
+   * A tenant over its share in a shard evicts its own least recently used items there; an item
+   * larger than its shard's share is refused with QUOTA_EXCEEDED. Throws SlabcacheError
+   * BAD_REQUEST for a tenant id or quota out of range, SHARD_UNAVAILABLE if a shard's lock is
+   * stuck (shards before it already hold the new share).
+   */
+  setTenantQuota (tenantId: number, quotaBytes: number): void {
+    this.#checkTenant(tenantId)
+    if (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0) {
+      throw new SlabcacheError('BAD_REQUEST', `quotaBytes must be a non-negative integer; received ${quotaBytes}`)
+    }
+    const shards = this.shards.count
+    const base = Math.floor(quotaBytes / shards)
+    const extra = quotaBytes - base * shards
+    for (let id = 0; id < shards; id++) {
+      const share = quotaBytes === 0 ? 0 : Math.max(1, base + (id < extra ? 1 : 0))
+      if (this.shards.store(id).setTenantQuota(tenantId, share) !== StoreStatus.OK) {
+        throw new SlabcacheError('SHARD_UNAVAILABLE', `shard ${id} did not release its lock in time`)
+      }
+    }
+  }
+
+  /** Counters of `tenantId` summed over shards, and its quota (the sum of the shard shares). */
+  tenantStats (tenantId: number): TenantStats {
+    this.#checkTenant(tenantId)
+    const total: TenantStats = { items: 0, bytes: 0, quotaBytes: 0, hits: 0, misses: 0, sets: 0, deletes: 0, evictions: 0, expirations: 0 }
+    for (let id = 0; id < this.shards.count; id++) {
+      const s = this.shards.store(id).tenantStats(tenantId)
+      total.items += s.items
+      total.bytes += s.bytes
+      total.quotaBytes += s.quotaBytes
+      total.hits += s.hits
+      total.misses += s.misses
+      total.sets += s.sets
+      total.deletes += s.deletes
+      total.evictions += s.evictions
+      total.expirations += s.expirations
+    }
+    return total
+  }
+
+  #checkTenant (tenantId: number): void {
+    if (!Number.isSafeInteger(tenantId) || tenantId < 0 || tenantId >= MAX_TENANTS) {
+      throw new SlabcacheError('BAD_REQUEST', `tenantId must be an integer from 0 to ${MAX_TENANTS - 1}; received ${tenantId}`)
+    }
   }
 
   async close (): Promise<void> {
@@ -289,6 +348,56 @@ export class Engine {
       }
     }
     result.count = removed
+    return result
+  }
+
+  /**
+   * GCRA rate limit (command/gcra.ts). The theoretical arrival time is stored as decimal µs in
+   * an ordinary item under (tenant, key), expiring at that time, so an idle limiter vanishes.
+   * The read and the conditional write happen in this one synchronous call on the main thread,
+   * the only thread that writes items inline, so no other command runs in between: atomic.
+   * (The shard worker may expire or evict the item meanwhile; the write then recreates it.)
+   * Errors: KEY_TOO_LARGE; BAD_REQUEST (parameters; the message says which); NOT_NUMERIC (the
+   * key holds another value); OUT_OF_MEMORY / QUOTA_EXCEEDED / SHARD_UNAVAILABLE from the write.
+   */
+  #rateLimit (command: Extract<Command, { op: 'rateLimit' }>, result: Result): Result {
+    if (command.key.length > this.config.limits.maxKeyBytes) return this.#fail(result, 'KEY_TOO_LARGE')
+    const params = this.#gcraParams
+    const invalid = gcraParams(params, command.burst, command.count, command.periodMs, command.cost)
+    if (invalid !== null) return this.#fail(result, 'BAD_REQUEST', invalid)
+    const store = this.#storeFor(command.tenantId, command.key)
+    const hash = this.#lastHash
+    const read = this.#read
+    const status = store.get(command.tenantId, command.key, hash, read)
+    let tatUs = -1
+    if (status === StoreStatus.OK) {
+      tatUs = parseTat(read.value, read.valueLength)
+      if (tatUs < 0) return this.#fail(result, 'NOT_NUMERIC', 'the key holds a value that is not a rate limiter')
+    } else if (status !== StoreStatus.NOT_FOUND) {
+      result.status = status
+      return this.#finish(result)
+    }
+    const decision = this.#gcraDecision
+    gcra(decision, params, tatUs, this.clock.nowMs() * 1000)
+    if (decision.newTatUs >= 0) {
+      const write = this.#rateWrite
+      write.mode = SetMode.SET
+      write.flags = 0
+      write.keepTtl = false
+      write.expiryMs = Math.ceil(decision.newTatUs / 1000)
+      const length = formatTat(decision.newTatUs, this.#tatBytes)
+      const written = store.set(command.tenantId, command.key, hash, this.#tatViews[length]!, write)
+      if (written !== StoreStatus.OK) {
+        result.status = written
+        return this.#finish(result)
+      }
+    }
+    result.status = StoreStatus.OK
+    result.allowed = !decision.limited
+    result.limit = params.limit
+    result.remaining = decision.remaining
+    result.retryAfterMs = decision.retryAfterUs < 0 ? -1 : decision.retryAfterUs / 1000
+    result.resetAfterMs = decision.resetAfterUs / 1000
     return result
   }
 

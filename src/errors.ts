@@ -48,7 +48,8 @@ export const ERROR_CATALOG = {
   SHUTTING_DOWN: { status: 16, name: 'ShuttingDownError', httpStatus: 503, message: 'the server is shutting down' },
   REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' },
   TOO_MANY_TAGS: { status: 18, name: 'TooManyTagsError', httpStatus: 400, message: 'more tags than the configured limit' },
-  TAG_TOO_LARGE: { status: 19, name: 'TagTooLargeError', httpStatus: 400, message: 'tag is longer than the configured limit' }
+  TAG_TOO_LARGE: { status: 19, name: 'TagTooLargeError', httpStatus: 400, message: 'tag is longer than the configured limit' },
+  QUOTA_EXCEEDED: { status: 20, name: 'QuotaExceededError', httpStatus: 413, message: "the item is larger than its tenant's byte quota" }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

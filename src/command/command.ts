@@ -30,6 +30,11 @@ export type Command =
   | { op: 'debugClock', advanceMs: number }
   /** Removes every key of the tenant carrying `tag`, on every shard; result.count = removed. */
   | { op: 'invalidateTag', tenantId: number, tag: Uint8Array }
+  /**
+   * GCRA rate limit on (tenantId, key): `count` actions per `periodMs`, bursts of `burst` + 1,
+   * this action costing `cost` (0 peeks). The limiter's state is an ordinary item under the key.
+   */
+  | { op: 'rateLimit', tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number }
 
 /**
  * What a command produced. For inline (O(1)) commands the engine reuses one Result object:
@@ -59,6 +64,14 @@ export class Result {
   contentType: Buffer | null = null
   /** get with withTags: copies of the item's tag names. */
   tags: Buffer[] = []
+  /** rateLimit: whether the action was allowed, the limit (burst + 1) and what is left. */
+  allowed = false
+  limit = 0
+  remaining = 0
+  /** rateLimit: ms (µs resolution, may be fractional) until allowed; -1 when allowed. */
+  retryAfterMs = -1
+  /** rateLimit: ms (µs resolution) until the limiter is full again. */
+  resetAfterMs = 0
 
   reset (): this {
     this.status = 0
@@ -75,6 +88,11 @@ export class Result {
     this.stats = null
     this.contentType = null
     if (this.tags.length !== 0) this.tags = []
+    this.allowed = false
+    this.limit = 0
+    this.remaining = 0
+    this.retryAfterMs = -1
+    this.resetAfterMs = 0
     return this
   }
 }

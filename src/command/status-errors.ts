@@ -19,7 +19,8 @@ const TABLE: Record<StoreStatus, ErrorCode | null> = {
   [StoreStatus.OVERFLOW]: 'COUNTER_OVERFLOW',
   [StoreStatus.BUSY]: 'SHARD_UNAVAILABLE',
   [StoreStatus.BAD_TENANT]: 'BAD_REQUEST',
-  [StoreStatus.BAD_METADATA]: 'BAD_REQUEST'
+  [StoreStatus.BAD_METADATA]: 'BAD_REQUEST',
+  [StoreStatus.QUOTA_EXCEEDED]: 'QUOTA_EXCEEDED'
 }
 
 /** The catalog error for a store outcome, or null if the outcome is not a failure. */

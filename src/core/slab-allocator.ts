@@ -1,8 +1,9 @@
 /**
- * SlabAllocator: 1 MiB pages, size classes, per-class free lists and per-class LRU lists.
+ * SlabAllocator: 1 MiB pages, size classes, per-class free lists and per-(class, tenant) LRU
+ * lists.
  * Thread: the lock holder (L1, no allocation after construction).
- * Owns: the page table, the per-page in-use counts, the free-page stack, and the class table's
- * list heads, counts and carve cursors.
+ * Owns: the page table, the per-page in-use counts, the free-page stack, the class table's
+ * list heads, counts and carve cursors, and the LRU table (one list per class and tenant).
  * Invariants: a page is either on the free-page stack (class PAGE_FREE) or assigned to one
  * class. A page is cut into chunks lazily (memcached's old end_page_ptr): each class has at
  * most one carve page whose first C_CARVE_NEXT chunks are carved and whose other chunks are on
@@ -16,8 +17,8 @@
  */
 import {
   C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNK_BYTES, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT,
-  C_LRU_HEAD, C_LRU_TAIL, C_PAGE_COUNT, CLASS_STRIDE_BYTES, H_EMPTY_PAGES, H_FREE_PAGES, I_LRU_NEXT, I_LRU_PREV,
-  I_META, KIND_FREE, PAGE_BYTES, PAGE_FREE, makeMeta
+  C_LRU_ITEMS, C_PAGE_COUNT, CLASS_STRIDE_BYTES, H_EMPTY_PAGES, H_FREE_PAGES, I_LRU_NEXT, I_LRU_PREV,
+  I_META, KIND_FREE, LRU_TABLE_BASE, LRU_TABLE_BYTES, PAGE_BYTES, PAGE_FREE, makeMeta
 } from './slab-layout.js'
 import type { SlabMemory } from './slab-memory.js'
 import { J_PAGE_FORMAT, type SlabLock } from './slab-lock.js'
@@ -64,6 +65,7 @@ export class SlabAllocator {
       words[base + C_CHUNK_BYTES] = this.#classSizes[cls]!
       words[base + C_CHUNKS_PER_PAGE] = Math.floor(PAGE_BYTES / this.#classSizes[cls]!)
     }
+    this.clearLru()
     memory.pageClass.fill(PAGE_FREE)
     memory.pageUsed.fill(0)
     words[FREE_PAGES] = 0
@@ -229,24 +231,37 @@ export class SlabAllocator {
     return words[this.#freePageWord + depth - 1]!
   }
 
-  // ── class LRU lists (items only; value chunks are owned by their item) ─────────────────
-  lruPush (cls: number, ref: number): void {
-    const base = this.#memory.classWord(cls)
-    pushHead(this.#words, base + C_LRU_HEAD, base + C_LRU_TAIL, ref, I_LRU_PREV, I_LRU_NEXT)
+  // ── LRU lists, one per (class, tenant): items only; value chunks are owned by their item ──
+  // C_LRU_ITEMS counts the class's members over all tenants, so "does the class have anything
+  // to evict" stays O(1).
+  lruPush (cls: number, tenantId: number, ref: number): void {
+    const list = this.#memory.lruWord(cls, tenantId)
+    pushHead(this.#words, list, list + 1, ref, I_LRU_PREV, I_LRU_NEXT)
+    this.#words[this.#memory.classWord(cls) + C_LRU_ITEMS]!++
   }
 
-  lruRemove (cls: number, ref: number): void {
-    const base = this.#memory.classWord(cls)
-    unlink(this.#words, base + C_LRU_HEAD, base + C_LRU_TAIL, ref, I_LRU_PREV, I_LRU_NEXT)
+  lruRemove (cls: number, tenantId: number, ref: number): void {
+    const list = this.#memory.lruWord(cls, tenantId)
+    unlink(this.#words, list, list + 1, ref, I_LRU_PREV, I_LRU_NEXT)
+    this.#words[this.#memory.classWord(cls) + C_LRU_ITEMS]!--
   }
 
-  lruBump (cls: number, ref: number): void {
-    const base = this.#memory.classWord(cls)
-    moveToHead(this.#words, base + C_LRU_HEAD, base + C_LRU_TAIL, ref, I_LRU_PREV, I_LRU_NEXT)
+  lruBump (cls: number, tenantId: number, ref: number): void {
+    const list = this.#memory.lruWord(cls, tenantId)
+    moveToHead(this.#words, list, list + 1, ref, I_LRU_PREV, I_LRU_NEXT)
   }
 
-  lruTail (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_LRU_TAIL]! }
-  lruHead (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_LRU_HEAD]! }
+  /** Least recently used item of (cls, tenant), 0 if the list is empty. */
+  lruTail (cls: number, tenantId: number): number { return this.#words[this.#memory.lruWord(cls, tenantId) + 1]! }
+  lruHead (cls: number, tenantId: number): number { return this.#words[this.#memory.lruWord(cls, tenantId)]! }
+  /** Items on the LRU lists of `cls`, all tenants. */
+  lruItems (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_LRU_ITEMS]! }
+
+  /** Empties every LRU list (fresh slab, or repair before relinking). O(table): 328 KiB. */
+  clearLru (): void {
+    this.#words.fill(0, LRU_TABLE_BASE >>> 2, (LRU_TABLE_BASE + LRU_TABLE_BYTES) >>> 2)
+    for (let cls = 0; cls < this.#classSizes.length; cls++) this.#words[this.#memory.classWord(cls) + C_LRU_ITEMS] = 0
+  }
   pageCount (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_PAGE_COUNT]! }
   freeCount (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_FREE_COUNT]! }
   chunksPerPage (cls: number): number { return this.#words[this.#memory.classWord(cls) + C_CHUNKS_PER_PAGE]! }

@@ -1,5 +1,5 @@
 /**
- * Invariant walker for a slab: hash chains, LRU and free lists, wheel membership and slot
+ * Invariant walker for a slab: hash chains, LRU lists (one per class and tenant) and free lists, wheel membership and slot
  * placement, the page table, per-page in-use counts and byte accounting, checked against each
  * other. Thread: a test, or a debug command, holding the slab quiescent (no concurrent writer).
  * L1, allocates a little per call and a reused scratch state per slab (it is on no request path).
@@ -22,9 +22,9 @@
 import { SlabcacheError } from '../errors.js'
 import { keyHash } from './key-hash.js'
 import {
-  C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNK_BYTES, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_LRU_HEAD, C_LRU_TAIL, C_PAGE_COUNT,
+  C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNK_BYTES, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_LRU_ITEMS, C_PAGE_COUNT,
   CHUNK_PAYLOAD_BYTES, F_EXPIRY, H_CHUNK_BYTES, H_EMPTY_PAGES, H_HIT_HEAD, H_HIT_TAIL, H_ITEM_BYTES,
-  H_ITEM_COUNT, HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_HASH_NEXT, I_LRU_NEXT, I_LRU_PREV, I_META,
+  H_ITEM_COUNT, H_TENANT_SPAN, HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_HASH_NEXT, I_LRU_NEXT, I_LRU_PREV, I_META,
   I_VALUE_LEN, I_WHEEL_NEXT, I_WHEEL_PREV, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS,
   META_CHUNKED, META_KIND_SHIFT, PAGE_BYTES, PAGE_FREE, T_BYTES, T_ITEMS, TICK_MS, WHEEL_LEVELS, WHEEL_OVERFLOW, WHEEL_SLOT_BITS,
   WHEEL_SLOTS, metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
@@ -124,6 +124,13 @@ export function checkSlab (store: SlabStore): number {
     pageMarks[page] = 1
   }
 
+  // Tenant span: lists are walked only below it. A list beyond it holding an item would leave
+  // that item unreached (C_LRU_ITEMS and the pigeonhole count below catch it); a stray word
+  // there is caught by the walk once the span grows over it. (Scanning the 328 KiB table per
+  // check doubled the cost of a check on a small slab.)
+  const span = words[H_TENANT_SPAN >>> 2]!
+  if (span > MAX_TENANTS) fail(`tenant span ${span} > ${MAX_TENANTS}`)
+
   // Classes: table entries, free lists, LRU lists; items checked as the LRU reaches them.
   let items = 0
   let itemBytes = 0
@@ -155,59 +162,66 @@ export function checkSlab (store: SlabStore): number {
     }
     if (free !== words[base + C_FREE_COUNT]) fail(`class ${cls} free count ${words[base + C_FREE_COUNT]} != list length ${free}`)
 
-    prev = 0
-    for (let ref = words[base + C_LRU_HEAD]!; ref !== 0; ref = words[ref * 2 + I_LRU_NEXT]!) {
-      if (!memory.isChunkStart(ref) || memory.pageClass[memory.pageOf(ref)] !== cls || !allocator.isCarved(ref)) fail(`class ${cls} LRU holds ${ref}, not a carved chunk of the class`)
-      const meta = words[ref * 2 + I_META]!
-      if (metaKind(meta) !== KIND_ITEM) fail(`class ${cls} LRU holds non-item ${ref} (kind ${metaKind(meta)})`)
-      if (words[ref * 2 + I_LRU_PREV] !== prev) fail(`class ${cls} LRU: prev[${ref}] is ${words[ref * 2 + I_LRU_PREV]}, expected ${prev}`)
-      const g = granuleOf(ref, minRef)
-      if (marks[g] !== 0) fail(`item ${ref} is reached twice by the LRU lists`)
-      marks[g] = ITEM
-      refAt[g] = ref
-      if (++items > limit) fail(`class ${cls} LRU: cycle`)
-      prev = ref
-      inUse[cls]!++
-      pageUsed[memory.pageOf(ref)]!++
+    let classItems = 0
+    for (let listTenant = 0; listTenant < span; listTenant++) {
+      const list = memory.lruWord(cls, listTenant)
+      prev = 0
+      for (let ref = words[list]!; ref !== 0; ref = words[ref * 2 + I_LRU_NEXT]!) {
+        if (!memory.isChunkStart(ref) || memory.pageClass[memory.pageOf(ref)] !== cls || !allocator.isCarved(ref)) fail(`class ${cls} LRU holds ${ref}, not a carved chunk of the class`)
+        const meta = words[ref * 2 + I_META]!
+        if (metaKind(meta) !== KIND_ITEM) fail(`class ${cls} LRU holds non-item ${ref} (kind ${metaKind(meta)})`)
+        if (metaTenant(meta) !== listTenant) fail(`class ${cls} LRU of tenant ${listTenant} holds item ${ref} of tenant ${metaTenant(meta)}`)
+        if (words[ref * 2 + I_LRU_PREV] !== prev) fail(`class ${cls} LRU: prev[${ref}] is ${words[ref * 2 + I_LRU_PREV]}, expected ${prev}`)
+        const g = granuleOf(ref, minRef)
+        if (marks[g] !== 0) fail(`item ${ref} is reached twice by the LRU lists`)
+        marks[g] = ITEM
+        refAt[g] = ref
+        if (++items > limit) fail(`class ${cls} LRU: cycle`)
+        classItems++
+        prev = ref
+        inUse[cls]!++
+        pageUsed[memory.pageOf(ref)]!++
 
-      // The item itself: tenant, lengths, value chunks, bytes.
-      const tenant = metaTenant(meta)
-      if (tenant >= MAX_TENANTS) fail(`item ${ref} has tenant ${tenant}`)
-      if ((meta & META_TAG_RECORD) !== 0) fail(`tag record ${ref} is on class ${cls}'s LRU`)
-      const valueLength = words[ref * 2 + I_VALUE_LEN]!
-      const data = dataOffset(words, ref, meta)
-      if (data > size) fail(`item ${ref} extension block overflows its chunk`)
-      if ((meta & META_EXT) !== 0) tagged.push(ref)
-      let held = size
-      if ((meta & META_CHUNKED) === 0) {
-        if (data + valueLength > size) fail(`item ${ref} overflows its chunk`)
-        itemBytes += data + valueLength
-      } else {
-        const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-        if (chunkListAt(data) + count * 4 > size) fail(`item ${ref} chunk list overflows its chunk`)
-        const listWord = ref * 2 + chunkListAt(data) / 4
-        for (let i = 0; i < count; i++) {
-          const chunk = words[listWord + i]!
-          if (!memory.isChunkStart(chunk) || !allocator.isCarved(chunk) || metaKind(words[chunk * 2 + I_META]!) !== KIND_VALUE_CHUNK) fail(`item ${ref} chunk ${i} (${chunk}) is not a value chunk`)
-          if (words[chunk * 2 + I_CHUNK_OWNER] !== ref || words[chunk * 2 + I_CHUNK_INDEX] !== i) fail(`item ${ref} chunk ${i} (${chunk}) names owner ${words[chunk * 2 + I_CHUNK_OWNER]} index ${words[chunk * 2 + I_CHUNK_INDEX]}`)
-          const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
-          const chunkSize = memory.chunkBytesOf(chunk)
-          if (words[chunk * 2 + I_VALUE_LEN] !== payload || ITEM_HEADER_BYTES + payload > chunkSize) fail(`item ${ref} chunk ${i} payload does not fit`)
-          const cg = granuleOf(chunk, minRef)
-          if (marks[cg] !== 0) fail(`value chunk ${chunk} is reached twice`)
-          marks[cg] = VALUE
-          inUse[memory.pageClass[memory.pageOf(chunk)]!]!++
-          pageUsed[memory.pageOf(chunk)]!++
-          held += chunkSize
+        // The item itself: tenant, lengths, value chunks, bytes.
+        const tenant = metaTenant(meta)
+        if (tenant >= MAX_TENANTS) fail(`item ${ref} has tenant ${tenant}`)
+        if ((meta & META_TAG_RECORD) !== 0) fail(`tag record ${ref} is on class ${cls}'s LRU`)
+        const valueLength = words[ref * 2 + I_VALUE_LEN]!
+        const data = dataOffset(words, ref, meta)
+        if (data > size) fail(`item ${ref} extension block overflows its chunk`)
+        if ((meta & META_EXT) !== 0) tagged.push(ref)
+        let held = size
+        if ((meta & META_CHUNKED) === 0) {
+          if (data + valueLength > size) fail(`item ${ref} overflows its chunk`)
+          itemBytes += data + valueLength
+        } else {
+          const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
+          if (chunkListAt(data) + count * 4 > size) fail(`item ${ref} chunk list overflows its chunk`)
+          const listWord = ref * 2 + chunkListAt(data) / 4
+          for (let i = 0; i < count; i++) {
+            const chunk = words[listWord + i]!
+            if (!memory.isChunkStart(chunk) || !allocator.isCarved(chunk) || metaKind(words[chunk * 2 + I_META]!) !== KIND_VALUE_CHUNK) fail(`item ${ref} chunk ${i} (${chunk}) is not a value chunk`)
+            if (words[chunk * 2 + I_CHUNK_OWNER] !== ref || words[chunk * 2 + I_CHUNK_INDEX] !== i) fail(`item ${ref} chunk ${i} (${chunk}) names owner ${words[chunk * 2 + I_CHUNK_OWNER]} index ${words[chunk * 2 + I_CHUNK_INDEX]}`)
+            const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
+            const chunkSize = memory.chunkBytesOf(chunk)
+            if (words[chunk * 2 + I_VALUE_LEN] !== payload || ITEM_HEADER_BYTES + payload > chunkSize) fail(`item ${ref} chunk ${i} payload does not fit`)
+            const cg = granuleOf(chunk, minRef)
+            if (marks[cg] !== 0) fail(`value chunk ${chunk} is reached twice`)
+            marks[cg] = VALUE
+            inUse[memory.pageClass[memory.pageOf(chunk)]!]!++
+            pageUsed[memory.pageOf(chunk)]!++
+            held += chunkSize
+          }
+          itemBytes += chunkListAt(data) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
         }
-        itemBytes += chunkListAt(data) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
+        if (doubles[ref + F_EXPIRY] !== 0) withExpiry++
+        tenantItems[tenant]!++
+        tenantBytes[tenant]! += held
+        chunkBytes += held
       }
-      if (doubles[ref + F_EXPIRY] !== 0) withExpiry++
-      tenantItems[tenant]!++
-      tenantBytes[tenant]! += held
-      chunkBytes += held
+      if (prev !== words[list + 1]) fail(`class ${cls} LRU of tenant ${listTenant}: tail is ${words[list + 1]}, last member ${prev}`)
     }
-    if (prev !== words[base + C_LRU_TAIL]) fail(`class ${cls} LRU tail is ${words[base + C_LRU_TAIL]}, last member ${prev}`)
+    if (words[base + C_LRU_ITEMS] !== classItems) fail(`class ${cls} counts ${words[base + C_LRU_ITEMS]} LRU items, its lists hold ${classItems}`)
   }
 
   // Hash chains: every item exactly once, on the bucket of its key hash.

@@ -7,7 +7,7 @@
  */
 import {
   CLASS_STRIDE_BYTES, CLASS_TABLE_BASE, H_CREATED_MS, H_MAGIC, H_SLAB_BYTES, H_VERSION, LAYOUT_VERSION,
-  PAGE_BYTES, PAGE_FREE, SLAB_MAGIC, TENANT_STRIDE_BYTES, TENANT_TABLE_BASE, computeLayout, type SlabLayout
+  LRU_CLASSES, LRU_LIST_BYTES, LRU_TABLE_BASE, PAGE_BYTES, PAGE_FREE, SLAB_MAGIC, TENANT_STRIDE_BYTES, TENANT_TABLE_BASE, computeLayout, type SlabLayout
 } from './slab-layout.js'
 
 /** log2 of the refs (8-byte units) in a page. */
@@ -73,6 +73,8 @@ export class SlabMemory {
   classDouble (cls: number): number { return (CLASS_TABLE_BASE + cls * CLASS_STRIDE_BYTES) >>> 3 }
   /** f64 index of tenant `tenantId`'s first counter. */
   tenantDouble (tenantId: number): number { return (TENANT_TABLE_BASE + tenantId * TENANT_STRIDE_BYTES) >>> 3 }
+  /** u32 index of the head word of LRU list (cls, tenantId); its tail word follows. */
+  lruWord (cls: number, tenantId: number): number { return (LRU_TABLE_BASE + (tenantId * LRU_CLASSES + cls) * LRU_LIST_BYTES) >>> 2 }
 
   /**
    * Page index holding `ref`; caller guarantees minRef ≤ ref < endRef. Integer arithmetic:

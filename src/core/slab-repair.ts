@@ -14,7 +14,8 @@
  * Every PENDING chunk not named by a commit is freed (its set never committed). Everything else
  * (bucket chains, LRU and free lists, the wheel, the free-page stack, item and byte counts) is
  * derived and rebuilt (per-page in-use counts included). LRU order is restored from CAS order
- * (CAS grows with write time).
+ * (CAS grows with write time), one list per (class, tenant). Tenant quotas are kept; the tenant
+ * span (H_TENANT_SPAN) is clamped to MAX_TENANTS and raised to cover every live item.
  * Tags (item-ext.ts): a record chunk keeps its tag name; its member list and count are derived
  * from the live items' nodes (relinked oldest first, so the newest member is at the head). An
  * item whose node names something that is not a record of its tenant, or one record twice, is
@@ -25,13 +26,14 @@ import { pushHead } from './intrusive-list.js'
 import { keyHash } from './key-hash.js'
 import {
   C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_PAGE_COUNT, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY,
-  H_CHUNK_BYTES, H_EMPTY_PAGES, H_ITEM_BYTES, H_ITEM_COUNT, H_REPAIRS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_LRU_NEXT,
+  H_CHUNK_BYTES, H_EMPTY_PAGES, H_ITEM_BYTES, H_ITEM_COUNT, H_REPAIRS, H_TENANT_SPAN, I_CHUNK_INDEX, I_CHUNK_OWNER, I_LRU_NEXT,
   I_LRU_PREV, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS,
   META_CHUNKED, PAGE_FREE, T_BYTES, T_ITEMS, metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
 import { N_OWNER, N_PREV, N_NEXT, N_RECORD, R_COUNT, R_HEAD, R_TAIL, chunkListAt, dataOffset, tagCountOf, tagNode } from './item-ext.js'
 import { J_DELETE, J_PAGE_FORMAT, J_SET_COMMIT } from './slab-lock.js'
 import type { SlabStore } from './slab-store.js'
+import { coverTenant } from './tenant-lru.js'
 
 const KIND_MASK = ~(3 << 25)
 
@@ -72,6 +74,8 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
       words[base + C_CARVE_NEXT] = 0
     }
   }
+  allocator.clearLru()
+  if (words[H_TENANT_SPAN >>> 2]! > MAX_TENANTS) words[H_TENANT_SPAN >>> 2] = MAX_TENANTS
   while (allocator.popFreePage() >= 0) { /* empty the stack */ }
   memory.pageUsed.fill(0)
   index.clear()
@@ -157,7 +161,8 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     words[memory.classWord(cls) + C_ITEM_COUNT]!++
     memory.pageUsed[memory.pageOf(ref)]!++
     index.link(ref, keyHash(tenant, memory.bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength))
-    allocator.lruPush(cls, ref)
+    coverTenant(memory, tenant)
+    allocator.lruPush(cls, tenant, ref)
     if (doubles[ref + F_EXPIRY] !== 0) wheel.insert(ref)
     if ((meta & META_EXT) !== 0) {
       for (let i = 0; i < tagCountOf(words, ref, keyLength); i++) {

@@ -8,6 +8,8 @@
  * thread only (the one constructed with `recordsHits`), which also owns the hit ring and the
  * hit/miss counters; every mutation holds the lock with the seqlock odd, and journals what
  * repair must finish or undo (slab-repair.ts).
+ * Tenants: each has its own LRU list per size class and an optional byte quota; a write over
+ * the quota evicts the tenant's own items (tenant-lru.ts holds the eviction policy).
  */
 import { HashIndex, TORN } from './hash-index.js'
 import { keyHash } from './key-hash.js'
@@ -17,7 +19,7 @@ import {
   H_EXPIRATIONS, H_HIT_HEAD, H_HIT_TAIL, H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_BASE,
   HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_FLAGS, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM,
   KIND_PENDING, KIND_VALUE_CHUNK, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_SETS, align, makeMeta,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, align, makeMeta,
   metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
 import {
@@ -30,6 +32,7 @@ import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
 import { CounterMode, SetMode, StoreStatus } from './store-status.js'
 import { TimingWheel } from './timing-wheel.js'
+import { classAges, coverTenant, itemChunkBytes, ownVictim, tenantSpan, victimTail } from './tenant-lru.js'
 import type { Clock } from '../util/clock.js'
 
 export interface SlabStoreOptions {
@@ -149,6 +152,9 @@ export class SlabStore {
   #contentTypeLength = 0
   /** Donor classes #reclaimPage has tried (reused, so reclaiming allocates nothing). */
   readonly #triedClasses: Uint8Array
+  /** Per class: write time (CAS) of its oldest LRU tail over all tenants, and that tail (#classAges). */
+  readonly #classAge: Float64Array
+  readonly #classOldest: Uint32Array
   /** Optional fault injection for crash tests: called at named points inside mutations. */
   faultHook: ((point: string) => void) | null = null
 
@@ -165,6 +171,8 @@ export class SlabStore {
     this.#recordsHits = options.recordsHits
     this.#maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024
     this.#triedClasses = new Uint8Array(this.allocator.classCount)
+    this.#classAge = new Float64Array(this.allocator.classCount)
+    this.#classOldest = new Uint32Array(this.allocator.classCount)
     this.#expire = (ref: number) => {
       this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
       this.#removeItem(ref, false)
@@ -259,8 +267,9 @@ export class SlabStore {
   /**
    * Stores `value` under (tenant, key) as `options.mode` says. Returns OK, NOT_STORED (ADD,
    * REPLACE, APPEND, PREPEND conditions), NOT_FOUND / EXISTS (CAS), KEY_TOO_LARGE,
-   * VALUE_TOO_LARGE, OUT_OF_MEMORY, BAD_TENANT or BUSY. On OK, `lastCas` is the new CAS.
-   * May evict other items, and may block up to the lock timeout.
+   * VALUE_TOO_LARGE, OUT_OF_MEMORY, QUOTA_EXCEEDED (the item alone is larger than the tenant's
+   * quota), BAD_TENANT or BUSY. On OK, `lastCas` is the new CAS. May evict other items (only the
+   * tenant's own when it is over its quota), and may block up to the lock timeout.
    */
   set (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
@@ -398,7 +407,7 @@ export class SlabStore {
    * REDIS: signed 64-bit, absent counts as 0, OVERFLOW on leaving the range. MEMCACHED:
    * unsigned 64-bit, absent is NOT_FOUND, incr wraps, decr (negative delta) stops at 0.
    * Returns OK (new value in `lastCounter`), NOT_FOUND, NOT_NUMERIC, OVERFLOW,
-   * OUT_OF_MEMORY, KEY_TOO_LARGE, BAD_TENANT or BUSY.
+   * OUT_OF_MEMORY, QUOTA_EXCEEDED, KEY_TOO_LARGE, BAD_TENANT or BUSY.
    */
   incr (tenantId: number, key: Uint8Array, hash: number, delta: bigint, mode: CounterMode): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
@@ -438,6 +447,25 @@ export class SlabStore {
       throw error
     } finally {
       this.#leave()
+    }
+  }
+
+  /**
+   * Sets this slab's byte quota for `tenantId` (chunk bytes, as `tenantStats().bytes` counts
+   * them; 0 = unlimited). Returns OK, BAD_TENANT or BUSY; throws RangeError if `quotaBytes` is
+   * not a non-negative safe integer (API misuse). Evicts nothing itself: a tenant left over a
+   * lowered quota is trimmed by its next write and by the worker's maintenance.
+   */
+  setTenantQuota (tenantId: number, quotaBytes: number): StoreStatus {
+    if (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0) throw new RangeError(`quotaBytes must be a non-negative integer; received ${quotaBytes}`)
+    if ((tenantId >>> 0) !== tenantId || tenantId >= MAX_TENANTS) return StoreStatus.BAD_TENANT
+    if (!this.lock.acquire()) return StoreStatus.BUSY
+    try {
+      this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA] = quotaBytes
+      this.#coverTenant(tenantId)
+      return StoreStatus.OK
+    } finally {
+      this.lock.release()
     }
   }
 
@@ -508,9 +536,9 @@ export class SlabStore {
 
   /**
    * One maintenance slice (shard worker): applies recorded hits to the LRU, advances the TTL
-   * wheel to `nowMs`, and moves a page to a class under eviction pressure. Does at most about
-   * `budget` units of work; returns the units done (budget means "call again soon"), or -1 if
-   * the lock timed out.
+   * wheel to `nowMs`, trims tenants over a (lowered) quota, and moves a page to a class under
+   * eviction pressure. Does at most about `budget` units of work; returns the units done (budget
+   * means "call again soon"), or -1 if the lock timed out.
    */
   maintain (nowMs: number, budget: number): number {
     if (!this.#enter()) return -1
@@ -518,6 +546,7 @@ export class SlabStore {
       let done = this.#applyHits()
       const wheelBudget = Math.max(1, budget - done)
       done += wheelBudget - this.wheel.advance(nowMs, wheelBudget, this.#expire)
+      done += this.#trimQuotas(Math.max(1, budget - done))
       if (this.allocator.freePages === 0) {
         done += this.#evictAhead(Math.max(1, budget - done))
         done += this.#rebalance()
@@ -568,13 +597,14 @@ export class SlabStore {
     }
   }
 
-  /** Counters of one tenant: items, bytes, hits, misses, sets, deletes, evictions, expirations. */
+  /** Counters of one tenant (items, bytes, hits, misses, sets, deletes, evictions, expirations) and its quota here. */
   tenantStats (tenantId: number): TenantStats {
     const d = this.#doubles
     const base = this.memory.tenantDouble(tenantId)
     return {
       items: d[base + T_ITEMS]!,
       bytes: d[base + T_BYTES]!,
+      quotaBytes: d[base + T_QUOTA]!,
       hits: d[base + T_HITS]!,
       misses: d[base + T_MISSES]!,
       sets: d[base + T_SETS]!,
@@ -794,6 +824,8 @@ export class SlabStore {
   #commitNew (tenantId: number, key: Uint8Array, hash: number, first: Uint8Array, second: Uint8Array | null,
     flags: number, expiryMs: number): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
+    const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
+    if (quotaBytes > 0 && !this.#makeQuotaRoom(tenantId, key, hash, valueLength, quotaBytes)) return StoreStatus.QUOTA_EXCEEDED
     const ref = this.#allocItem(tenantId, key.length, valueLength)
     if (ref === 0) {
       this.#releaseTags()
@@ -834,6 +866,7 @@ export class SlabStore {
     // The reservations taken for this write become the item's memberships.
     if (tagCount !== 0) this.#linkTags(ref, key.length)
     this.lock.journalClear()
+    if (quotaBytes > 0) this.#trimTenant(tenantId, quotaBytes, ref, Infinity)
     const tenantBase = this.memory.tenantDouble(tenantId)
     doubles[tenantBase + T_SETS]!++
     this.lastCas = cas
@@ -920,7 +953,8 @@ export class SlabStore {
    *  2. a page another class holds with no chunk in use (expired or deleted memory);
    *  3. if the class has no item to evict: a free chunk of one of the next BORROW_CLASSES
    *     classes (the item lives in that class, on its LRU; up to ~2.4× the bytes);
-   *  4. evict the class's LRU tail (recent hits applied first: a second chance);
+   *  4. evict an LRU tail of the class (recent hits applied first: a second chance), from the
+   *     tenant furthest over its share (#victimTail);
    *  5. empty a page of the class with the oldest tail (#reclaimPage).
    * Steps 1–3 evict nothing. Without step 3, a slab with fewer pages than active classes
    * thrashes: every write to a class without pages empties another class's page (a 6 MiB slab
@@ -940,7 +974,7 @@ export class SlabStore {
       }
     }
     this.#applyHits()
-    if (allocator.lruTail(cls) === 0) {
+    if (allocator.lruItems(cls) === 0) {
       const end = Math.min(allocator.classCount, cls + 1 + BORROW_CLASSES)
       for (let larger = cls + 1; larger < end; larger++) {
         if (allocator.hasFreeChunk(larger)) return allocator.take(larger)
@@ -948,7 +982,7 @@ export class SlabStore {
     }
     const pressure = this.memory.classDouble(cls) + C_PRESSURE_F64
     for (let attempt = 0; attempt < RECLAIM_ATTEMPTS; attempt++) {
-      const tail = allocator.lruTail(cls)
+      const tail = this.#victimTail(cls)
       if (tail !== 0) {
         this.#evict(tail)
         this.#doubles[pressure]!++
@@ -960,6 +994,71 @@ export class SlabStore {
     }
     return 0
   }
+
+  // ── tenants: quotas and the choice of victims (policy in tenant-lru.ts) ───────────────
+
+  /**
+   * Makes room in `tenantId`'s quota for a new item of `valueLength` bytes under `key`: evicts
+   * the tenant's own least recently used items (recent hits applied first, so they count as
+   * recent) until its bytes, less those of the item the write replaces, plus the new item's,
+   * fit `quotaBytes`. Returns false, evicting nothing, if the item alone exceeds the quota.
+   * Never touches another tenant's items.
+   */
+  #makeQuotaRoom (tenantId: number, key: Uint8Array, hash: number, valueLength: number, quotaBytes: number): boolean {
+    const needBytes = itemChunkBytes(this.allocator, newDataOffset(key.length, this.#tagCount, this.#contentTypeLength), valueLength)
+    if (needBytes > quotaBytes) return false
+    const doubles = this.#doubles
+    const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
+    const old = this.index.find(tenantId, key, hash)
+    const creditBytes = old === 0 ? 0 : this.#chunkBytesHeld(old)
+    if (doubles[bytesAt]! - creditBytes + needBytes <= quotaBytes) return true
+    this.#applyHits()
+    const inlineBytes = ITEM_HEADER_BYTES + key.length + valueLength
+    const preferClass = inlineBytes <= MAX_CHUNK_BYTES ? this.allocator.classFor(inlineBytes) : -1
+    while (doubles[bytesAt]! - creditBytes + needBytes > quotaBytes) {
+      const victim = ownVictim(this.memory, this.allocator, tenantId, preferClass, old)
+      if (victim === 0) break
+      this.#evict(victim)
+    }
+    return true
+  }
+
+  /**
+   * Evicts `tenantId`'s own least recently used items, never `keepRef`, until it holds at most
+   * `quotaBytes` or `budget` items went. Returns the evictions made.
+   */
+  #trimTenant (tenantId: number, quotaBytes: number, keepRef: number, budget: number): number {
+    const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
+    let done = 0
+    while (done < budget && this.#doubles[bytesAt]! > quotaBytes) {
+      const victim = ownVictim(this.memory, this.allocator, tenantId, -1, keepRef)
+      if (victim === 0) break
+      this.#evict(victim)
+      done++
+    }
+    return done
+  }
+
+  /** Maintenance: trims tenants left over a lowered quota, within `budget` evictions. O(tenant span). */
+  #trimQuotas (budget: number): number {
+    const doubles = this.#doubles
+    const span = tenantSpan(this.memory)
+    let done = 0
+    for (let t = 0; t < span && done < budget; t++) {
+      const base = this.memory.tenantDouble(t)
+      const quotaBytes = doubles[base + T_QUOTA]!
+      if (quotaBytes > 0 && doubles[base + T_BYTES]! > quotaBytes) done += this.#trimTenant(t, quotaBytes, 0, budget - done)
+    }
+    return done
+  }
+
+  #coverTenant (tenantId: number): void { coverTenant(this.memory, tenantId) }
+
+  /** Under memory pressure: the tail to evict from class `cls` (fair over tenants), 0 if none. */
+  #victimTail (cls: number): number { return victimTail(this.memory, this.allocator, cls) }
+
+  /** Fills #classAge/#classOldest: each class's oldest LRU tail over all tenants. */
+  #classAges (): void { classAges(this.memory, this.allocator, this.#classAge, this.#classOldest) }
 
   #evict (ref: number): void {
     const cls = this.memory.pageClass[this.memory.pageOf(ref)]!
@@ -1011,18 +1110,20 @@ export class SlabStore {
     if (sparse >= 0 && this.#emptyPage(sparse)) return true
     const tried = this.#triedClasses
     tried.fill(0)
+    // Ages do not change below until a page is emptied (which ends the search): compute once.
+    this.#classAges()
+    const ages = this.#classAge
     for (;;) {
       let donor = -1
       let oldest = Infinity
       for (let cls = 0; cls < allocator.classCount; cls++) {
         if (cls === forClass || tried[cls] !== 0 || allocator.pageCount(cls) === 0) continue
-        const tail = allocator.lruTail(cls)
-        const age = tail === 0 ? Infinity : this.#doubles[tail + F_CAS]!
+        const age = ages[cls]!
         if (donor < 0 || age < oldest) { donor = cls; oldest = age }
       }
       if (donor < 0) return false
       tried[donor] = 1
-      const tail = allocator.lruTail(donor)
+      const tail = this.#classOldest[donor]!
       if (tail !== 0 && this.#emptyPage(memory.pageOf(tail))) return true
       for (let page = 0; page < memory.layout.pageCount; page++) {
         if (memory.pageClass[page] === donor && this.#emptyPage(page)) return true
@@ -1126,9 +1227,16 @@ export class SlabStore {
       const pressure = this.memory.classDouble(cls) + C_PRESSURE_F64
       if (doubles[pressure] === 0) continue
       const target = Math.min(EVICT_AHEAD_CHUNKS, allocator.chunksPerPage(cls))
+      // The victim tenant is chosen once per class and slice (#victimTail scans the tenants):
+      // a few evictions barely move the shares it compares.
+      let tenant = -1
       while (done < budget && allocator.freeCount(cls) < target) {
-        const tail = allocator.lruTail(cls)
-        if (tail === 0) break
+        let tail = tenant >= 0 ? allocator.lruTail(cls, tenant) : 0
+        if (tail === 0) {
+          tail = this.#victimTail(cls)
+          if (tail === 0) break
+          tenant = metaTenant(this.#words[tail * 2 + I_META]!)
+        }
         this.#evict(tail)
         doubles[pressure]!++
         done++
@@ -1148,17 +1256,16 @@ export class SlabStore {
       doubles[this.memory.classDouble(cls) + C_PRESSURE_F64] = 0
     }
     if (pressured < 0) return 0
-    const pressuredTail = allocator.lruTail(pressured)
-    const pressuredAge = pressuredTail === 0 ? Infinity : doubles[pressuredTail + F_CAS]!
+    this.#classAges()
+    const ages = this.#classAge
     let donor = -1
-    let oldest = pressuredAge
+    let oldest = ages[pressured]!
     for (let cls = 0; cls < allocator.classCount; cls++) {
       if (cls === pressured || allocator.pageCount(cls) < 2) continue
-      const tail = allocator.lruTail(cls)
-      if (tail !== 0 && doubles[tail + F_CAS]! < oldest) { oldest = doubles[tail + F_CAS]!; donor = cls }
+      if (ages[cls]! < oldest) { oldest = ages[cls]!; donor = cls }
     }
     if (donor < 0) return 1
-    return this.#emptyPage(this.memory.pageOf(allocator.lruTail(donor))) ? allocator.chunksPerPage(donor) : 1
+    return this.#emptyPage(this.memory.pageOf(this.#classOldest[donor]!)) ? allocator.chunksPerPage(donor) : 1
   }
 
   /** Moves items hit by the lock-free reader to the head of their LRU. Returns hits applied. */
@@ -1174,10 +1281,8 @@ export class SlabStore {
       applied++
       // The ref may be stale (freed, reused, or its page re-assigned and not carved yet since
       // the hit): bump only a carved chunk start holding a live item.
-      if (memory.isChunkStart(ref) && this.allocator.isCarved(ref) && metaKind(words[ref * 2 + I_META]!) === KIND_ITEM &&
-          (words[ref * 2 + I_META]! & META_TAG_RECORD) === 0) {
-        this.allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, ref)
-      }
+      const meta = memory.isChunkStart(ref) && this.allocator.isCarved(ref) ? words[ref * 2 + I_META]! : 0
+      if (metaKind(meta) === KIND_ITEM && (meta & META_TAG_RECORD) === 0) this.allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, metaTenant(meta), ref)
     }
     Atomics.store(memory.atomicWords, HIT_TAIL, tail | 0) // release: the reader may reuse the slots
     return applied
@@ -1190,7 +1295,8 @@ export class SlabStore {
     const meta = words[ref * 2 + I_META]!
     words[ref * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_ITEM << 25)
     this.index.link(ref, hash)
-    this.allocator.lruPush(this.memory.pageClass[this.memory.pageOf(ref)]!, ref)
+    this.#coverTenant(metaTenant(meta))
+    this.allocator.lruPush(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
     if (doubles[ref + F_EXPIRY] !== 0) this.wheel.insert(ref)
     const chunkBytes = this.#chunkBytesHeld(ref)
     const tenantBase = this.memory.tenantDouble(metaTenant(meta))
@@ -1210,7 +1316,7 @@ export class SlabStore {
     const tenantId = metaTenant(meta)
     const hash = keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
     this.index.unlink(ref, hash)
-    this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, ref)
+    this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, tenantId, ref)
     if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
     const chunkBytes = this.#chunkBytesHeld(ref)
     const tenantBase = this.memory.tenantDouble(tenantId)
@@ -1453,7 +1559,10 @@ export interface SlabStats {
 
 export interface TenantStats {
   items: number
+  /** Chunk bytes the tenant's items hold (what its quota limits). */
   bytes: number
+  /** Byte quota, 0 = unlimited (a slab's: its share of the engine-wide quota). */
+  quotaBytes: number
   hits: number
   misses: number
   sets: number

@@ -27,7 +27,9 @@ export const StoreStatus = {
   /** The tenant id is outside the slab's tenant table. */
   BAD_TENANT: 10,
   /** Tags or content type beyond what the item format holds (item-ext.ts limits). */
-  BAD_METADATA: 11
+  BAD_METADATA: 11,
+  /** The item alone is larger than its tenant's byte quota (in this shard). */
+  QUOTA_EXCEEDED: 12
 } as const
 export type StoreStatus = typeof StoreStatus[keyof typeof StoreStatus]
 

@@ -851,7 +851,8 @@ const BINARY_STATUS_OF_ERROR: Partial<Record<ErrorCode, BinaryStatus>> = {
   NOT_NUMERIC: BinaryStatus.NON_NUMERIC,
   SHARD_UNAVAILABLE: BinaryStatus.BUSY,
   SHARD_CRASHED: BinaryStatus.TEMPORARY_FAILURE,
-  SHUTTING_DOWN: BinaryStatus.TEMPORARY_FAILURE
+  SHUTTING_DOWN: BinaryStatus.TEMPORARY_FAILURE,
+  QUOTA_EXCEEDED: BinaryStatus.VALUE_TOO_LARGE
 }
 
 /** The text reply for a catalog error without a memcached-specific line. */

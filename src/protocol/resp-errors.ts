@@ -38,7 +38,8 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   SHUTTING_DOWN: { prefix: 'ERR', text: null },
   REQUEST_TOO_LARGE: { prefix: 'ERR', text: null },
   TOO_MANY_TAGS: { prefix: 'ERR', text: null },
-  TAG_TOO_LARGE: { prefix: 'ERR', text: null }
+  TAG_TOO_LARGE: { prefix: 'ERR', text: null },
+  QUOTA_EXCEEDED: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

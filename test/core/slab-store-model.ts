@@ -6,8 +6,9 @@
  * A cache may evict, so the comparison is one-sided where eviction can interfere:
  *  - a read the store answers must return exactly the model's value, flags, cas and expiry
  *    (never a stale, resurrected or foreign value);
- *  - a key the model holds may be missing only if the store's eviction counter moved since the
- *    key was last written; the key then leaves the model;
+ *  - a key the model holds may be missing only if its TENANT's eviction counter moved since the
+ *    key was last written (so no tenant loses a key to another's quota); the key then leaves
+ *    the model;
  *  - every other status code must be the model's.
  * Mutations of a key the model holds but that might have been evicted are preceded by `has`
  * (lock-free, not counted), so the expected status is exact. OUT_OF_MEMORY is accepted only for
@@ -17,6 +18,10 @@
  * tag invalidation in random slice sizes must remove exactly the model's members the store
  * still holds.
  *
+ * Tenants 1 and 2 start with byte quotas, and a rare op changes the quota of tenant 1, 2 or 3.
+ * A set is refused (QUOTA_EXCEEDED) exactly when the item alone exceeds its tenant's quota, and
+ * after every successful set its tenant holds at most its quota (or only that item).
+ *
  * Env: SLAB_MODEL_SEED (integer) replays a run; SLAB_MODEL_OPS overrides the operation count.
  */
 import t from 'tap'
@@ -24,12 +29,15 @@ import { CounterMode, ReadResult, SetMode, SlabStore, StoreStatus, WriteOptions 
 import { checkSlab } from '../../src/core/slab-check.js'
 import { keyHash } from '../../src/core/key-hash.js'
 import { MIN_SLAB_BYTES } from '../../src/core/slab-layout.js'
+import { newDataOffset } from '../../src/core/item-ext.js'
+import { itemChunkBytes } from '../../src/core/tenant-lru.js'
 import { ManualClock } from '../../src/util/clock.js'
 
 const SEED = process.env.SLAB_MODEL_SEED !== undefined ? Number(process.env.SLAB_MODEL_SEED) >>> 0 : 0x5eed2024
 const OPS = process.env.SLAB_MODEL_OPS !== undefined ? Number(process.env.SLAB_MODEL_OPS) : 100_000
-// Three runs of 100k ops with a full invariant walk after each take a few minutes on a loaded
-// machine (the walk includes the tag records and lists).
+// Three runs of 100k ops with a full invariant walk after each (tag records and lists included)
+// take about a minute in all on a quiet machine; a machine shared with other builds took 613 s,
+// so the limit is generous.
 t.setTimeout(1_200_000)
 
 const TENANTS = 4
@@ -60,7 +68,7 @@ interface Entry {
   flags: number
   expiryMs: number
   cas: number
-  /** The store's eviction count right after this key was last written. */
+  /** Its tenant's eviction count right after this key was last written. */
   evictionsAtWrite: number
   /** Distinct tags, in the order first given. */
   tags: string[]
@@ -95,7 +103,7 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   const write = new WriteOptions()
   const model = new Map<string, Entry>()
   const counts: Record<string, number> = {
-    evictedMisses: 0, outOfMemory: 0, chunkedWrites: 0, hits: 0, flushes: 0, invalidations: 0, invalidated: 0, taggedHits: 0, checkMs: 0
+    evictedMisses: 0, outOfMemory: 0, chunkedWrites: 0, hits: 0, flushes: 0, invalidations: 0, invalidated: 0, taggedHits: 0, checkMs: 0, quotaRefusals: 0, quotaChanges: 0
   }
   let op = 0
   let lastCas = 0
@@ -116,7 +124,12 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
     keys.push(key)
   }
   const modelKey = (tenant: number, key: Uint8Array): string => `${tenant}:${Buffer.from(key).toString('latin1')}`
-  const evictions = (): number => store.stats().evictions
+  const evictions = (tenant: number): number => store.tenantStats(tenant).evictions
+  // Quotas: tight enough that the quota tenants evict their own items in both profiles (a
+  // strict-profile tenant holds ~16 KiB: expiry and deletes keep it small).
+  const quotas = stress ? [0, 512 * 1024, 2 << 20, 0] : [0, 4 * 1024, 8 * 1024, 0]
+  const quotaChoices = stress ? [0, 8 * 1024, 64 * 1024, 512 * 1024, 2 << 20] : [0, 2 * 1024, 4 * 1024, 8 * 1024, 64 * 1024]
+  quotas.forEach((quota, tenant) => { if (store.setTenantQuota(tenant, quota) !== StoreStatus.OK) throw new Error('setTenantQuota') })
 
   const NUMERIC = [
     '0', '1', '42', '-1', '-0', '007', '01', '-01', '9223372036854775807', '-9223372036854775808',
@@ -161,7 +174,7 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   }
   /** The store does not have a key the model holds: allowed only after an eviction. */
   const evicted = (entry: Entry, what: string): undefined => {
-    if (evictions() <= entry.evictionsAtWrite) fail(`${what}: key missing but no eviction since it was written`)
+    if (evictions(entry.tenant) <= entry.evictionsAtWrite) fail(`${what}: key missing but its tenant evicted nothing since it was written`)
     model.delete(modelKey(entry.tenant, entry.key))
     counts.evictedMisses!++
     return undefined
@@ -185,8 +198,11 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
     lastCas = store.lastCas
     if (value.length + key.length + 48 > 512 * 1024) counts.chunkedWrites!++
     model.set(modelKey(tenant, key), {
-      tenant, key, value, flags, expiryMs, cas: store.lastCas, evictionsAtWrite: evictions(), tags, contentType
+      tenant, key, value, flags, expiryMs, cas: store.lastCas, evictionsAtWrite: evictions(tenant), tags, contentType
     })
+    const own = store.tenantStats(tenant)
+    if (quotas[tenant]! > 0 && own.bytes > quotas[tenant]! && own.items > 1) fail(`tenant ${tenant} holds ${own.bytes} bytes after a set, over its quota ${quotas[tenant]}`)
+    if (own.quotaBytes !== quotas[tenant]) fail(`tenant ${tenant} quota ${own.quotaBytes}, expected ${quotas[tenant]}`)
   }
   const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => Buffer.concat([a, b])
 
@@ -280,6 +296,10 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
         if (entry.value.length + value.length > MAX_VALUE_BYTES) expected = StoreStatus.VALUE_TOO_LARGE
         newValue = mode === SetMode.PREPEND ? concat(value, entry.value) : concat(entry.value, value)
         break
+    }
+    if (expected === StoreStatus.OK && quotas[tenant]! > 0 && itemChunkBytes(store.allocator, newDataOffset(key.length, tags.length, Buffer.byteLength(contentType, 'latin1')), newValue.length) > quotas[tenant]!) {
+      expected = StoreStatus.QUOTA_EXCEEDED
+      counts.quotaRefusals!++
     }
     expectStatus(status, expected)
     if (status === StoreStatus.OK) stored(tenant, key, newValue, flags, expiryMs, tags, contentType)
@@ -400,10 +420,22 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
       const ms = below(100) === 0 ? 3600_000 * (1 + below(60)) : below(2500)
       described = `advance ${ms} ms`
       clock.advance(ms)
+    } else if (roll === 998 && below(4) === 0) {
+      const changed = 1 + below(3)
+      quotas[changed] = quotaChoices[below(quotaChoices.length)]!
+      described = `quota of tenant ${changed} := ${quotas[changed]}`
+      expectStatus(store.setTenantQuota(changed, quotas[changed]!), StoreStatus.OK)
+      counts.quotaChanges!++
     } else if (roll < 999 || below(5) !== 0) {
       const budget = below(4) === 0 ? 1 + below(10) : 1000
       described = `maintain budget ${budget}`
-      if (store.maintain(clock.nowMs(), budget) < 0) fail('maintain: lock timed out')
+      const done = store.maintain(clock.nowMs(), budget)
+      if (done < 0) fail('maintain: lock timed out')
+      // A slice that did not use its whole budget has trimmed every tenant to its quota.
+      for (let q = 0; q < TENANTS && done < budget; q++) {
+        const own = store.tenantStats(q)
+        if (quotas[q]! > 0 && own.bytes > quotas[q]! && own.items > 1) fail(`tenant ${q} holds ${own.bytes} bytes after maintain, over its quota ${quotas[q]}`)
+      }
     } else {
       described = `flush tenant ${tenant}`
       let cursor = 0
@@ -422,6 +454,9 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   described = 'final sweep'
   for (const entry of [...model.values()]) opGet(entry.tenant, entry.key, keyHash(entry.tenant, entry.key, 0, entry.key.length))
   const stats = store.stats()
+  // Tenant 0 never has a quota; the others may have had one at some point.
+  counts.unlimitedEvictions = store.tenantStats(0).evictions + (counts.quotaChanges === 0 ? store.tenantStats(3).evictions : 0)
+  counts.quotaEvictions = store.tenantStats(1).evictions + store.tenantStats(2).evictions
   Object.assign(counts, {
     modelKeys: model.size, storeItems: stats.items, evictions: stats.evictions, expirations: stats.expirations,
     pagesMoved: stats.pagesMoved, pageCount: stats.pageCount
@@ -450,6 +485,7 @@ for (const { slabBytes, label, seed, profile } of [
     }
     t.comment(`${OPS} ops in ${Math.round(performance.now() - started)} ms: ${summary(counts)}`)
     t.ok(counts.expirations! > 0, 'items expired')
+    t.ok(counts.quotaEvictions! > 0, 'tenants with a quota evicted their own items')
     t.ok(counts.hits! > 0, 'reads hit')
     t.ok(counts.taggedHits! > 0, 'tagged items were read back with their tags')
     t.ok(counts.invalidated! > 0, 'tag invalidations removed items')
@@ -459,7 +495,7 @@ for (const { slabBytes, label, seed, profile } of [
       t.ok(counts.pagesMoved! > 0, 'pages moved between classes')
       t.ok(counts.chunkedWrites! > 0, 'chunked values were written')
     } else {
-      t.equal(counts.evictions, 0, 'nothing was evicted, so no miss was excused')
+      t.equal(counts.unlimitedEvictions, 0, 'no tenant without a quota lost an item: the quota tenants evicted only their own')
     }
   })
 }
