@@ -46,7 +46,15 @@ export const ERROR_CATALOG = {
   INTERNAL: { status: 14, name: 'InternalError', httpStatus: 500, message: 'internal error; the shard was repaired' },
   SLAB_CORRUPT: { status: 15, name: 'SlabCorruptError', httpStatus: 500, message: 'slab invariant broken' },
   SHUTTING_DOWN: { status: 16, name: 'ShuttingDownError', httpStatus: 503, message: 'the server is shutting down' },
-  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' }
+  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' },
+  // Tenants and auth (issue 5): statuses from 40 so that parallel additions do not collide.
+  PROTECTED_MODE: { status: 40, name: 'ProtectedModeError', httpStatus: 500, message: 'refusing to listen on a non-loopback interface without credentials: set auth.adminToken (--admin-token), auth.defaultSecret (--default-secret) or a tenant secret, or bind to 127.0.0.1' },
+  TENANT_FILE_INVALID: { status: 41, name: 'TenantFileInvalidError', httpStatus: 500, message: 'the tenant file in the data directory is unreadable or invalid' },
+  TENANT_NOT_FOUND: { status: 42, name: 'TenantNotFoundError', httpStatus: 404, message: 'no such tenant' },
+  TENANT_EXISTS: { status: 43, name: 'TenantExistsError', httpStatus: 409, message: 'a tenant with this name exists' },
+  TENANT_LIMIT: { status: 44, name: 'TenantLimitError', httpStatus: 409, message: 'no tenant id is free (at most 1024 tenants, the default included)' },
+  UNAUTHORIZED: { status: 45, name: 'UnauthorizedError', httpStatus: 401, message: 'authentication required: missing or invalid credentials' },
+  FORBIDDEN: { status: 46, name: 'ForbiddenError', httpStatus: 403, message: 'these credentials do not allow this operation' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG
