@@ -56,8 +56,8 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   const http = new HttpServer(engine)
   // One budget of client connections shared by the TCP front ends (RESP, memcached).
   const budget = new ConnectionBudget(config.limits.maxConnections)
-  const memcache = new MemcacheServer(engine, budget)
-  const resp = new RespServer(engine, budget, logger)
+  const memcache = new MemcacheServer(engine, budget, tenants)
+  const resp = new RespServer(engine, budget, logger, tenants)
   try {
     await http.listen(config.host, config.httpPort)
     closers.push(() => http.close())
