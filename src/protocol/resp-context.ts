@@ -74,6 +74,8 @@ export interface RespHost {
    * `default` user (tenant 0, no password) exists.
    */
   authenticate?: (user: string, secret: string) => number | null | Promise<number | null>
+  /** Items of one tenant, all shards (DBSIZE); absent: DBSIZE counts every tenant's. */
+  tenantItems?: (tenantId: number) => number
 }
 
 /** One client connection's state. */

@@ -66,6 +66,11 @@ export class RespServer {
       settings,
       counters: this.#counters,
       processInfo: () => this.#processInfo(),
+      tenantItems: (tenantId) => {
+        let items = 0
+        for (let id = 0; id < engine.shards.count; id++) items += engine.shards.store(id).tenantStats(tenantId).items
+        return items
+      },
       // Read per command: a tenant created with a secret turns auth on without a restart.
       get authRequired () { return tenants?.authRequired ?? false },
       ...(tenants !== undefined

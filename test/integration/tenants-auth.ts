@@ -90,6 +90,8 @@ t.test('RESP - tenant A never sees tenant B\'s keys (ioredis with username and p
   t.equal(await beta.exists('alpha-only'), 0)
   t.same((await beta.keys('*')).sort(), ['shared'])
   t.same((await alpha.keys('*')).sort(), ['alpha-only', 'shared'])
+  t.equal(await beta.dbsize(), 1, 'DBSIZE counts the tenant\'s own keys')
+  t.equal(await alpha.dbsize(), 2)
   t.equal(await beta.del('alpha-only'), 0, 'B cannot delete A\'s key')
   await beta.flushdb()
   t.equal(await alpha.get('alpha-only'), '1', 'B\'s FLUSHDB leaves A alone')
