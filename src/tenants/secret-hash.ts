@@ -53,10 +53,10 @@ class ScryptLimiter {
   #running = 0
   readonly #queue: Array<() => void> = []
 
-  /** Runs `task` when a slot is free; null at once if the queue is full. */
-  async run<T> (task: () => Promise<T>): Promise<T | null> {
+  /** Runs `task` when a slot is free; null at once if the queue is full, unless `mustRun`. */
+  async run<T> (task: () => Promise<T>, mustRun = false): Promise<T | null> {
     if (this.#running >= MAX_CONCURRENT_SCRYPT) {
-      if (this.#queue.length >= MAX_QUEUED_SCRYPT) return null
+      if (this.#queue.length >= MAX_QUEUED_SCRYPT && !mustRun) return null
       await new Promise<void>((resolve) => this.#queue.push(resolve))
     } else {
       this.#running++
@@ -85,9 +85,8 @@ function derive (secret: string, salt: Buffer, n: number, r: number, p: number, 
 /** A new hash of `secret` with a random salt (async; runs on the thread pool, through the limiter's queue). */
 export async function hashSecret (secret: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES)
-  let key: Buffer | null = null
-  // Hashing is an operator action (config, admin API): wait for a slot even when the queue is full.
-  while (key === null) key = await limiter.run(() => derive(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES))
+  // Hashing is an operator action (config, admin API): it waits for a slot even when the queue is full.
+  const key = (await limiter.run(() => derive(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES), true))!
   return `scrypt$${SCRYPT_N}$${SCRYPT_R}$${SCRYPT_P}$${salt.toString('base64url')}$${key.toString('base64url')}`
 }
 
