@@ -49,7 +49,15 @@ export const ERROR_CATALOG = {
   REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' },
   TOO_MANY_TAGS: { status: 18, name: 'TooManyTagsError', httpStatus: 400, message: 'more tags than the configured limit' },
   TAG_TOO_LARGE: { status: 19, name: 'TagTooLargeError', httpStatus: 400, message: 'tag is longer than the configured limit' },
-  QUOTA_EXCEEDED: { status: 20, name: 'QuotaExceededError', httpStatus: 413, message: "the item is larger than its tenant's byte quota" }
+  QUOTA_EXCEEDED: { status: 20, name: 'QuotaExceededError', httpStatus: 413, message: "the item is larger than its tenant's byte quota" },
+  // Tenants and auth (issue 5): statuses from 40 so that parallel additions do not collide.
+  PROTECTED_MODE: { status: 40, name: 'ProtectedModeError', httpStatus: 500, message: 'refusing to listen on a non-loopback interface without credentials: set auth.adminToken (--admin-token), auth.defaultSecret (--default-secret) or a tenant secret, or bind to 127.0.0.1' },
+  TENANT_FILE_INVALID: { status: 41, name: 'TenantFileInvalidError', httpStatus: 500, message: 'the tenant file in the data directory is unreadable or invalid' },
+  TENANT_NOT_FOUND: { status: 42, name: 'TenantNotFoundError', httpStatus: 404, message: 'no such tenant' },
+  TENANT_EXISTS: { status: 43, name: 'TenantExistsError', httpStatus: 409, message: 'a tenant with this name exists' },
+  TENANT_LIMIT: { status: 44, name: 'TenantLimitError', httpStatus: 409, message: 'no tenant id is free (at most 1024 tenants, the default included)' },
+  UNAUTHORIZED: { status: 45, name: 'UnauthorizedError', httpStatus: 401, message: 'authentication required: missing or invalid credentials' },
+  FORBIDDEN: { status: 46, name: 'ForbiddenError', httpStatus: 403, message: 'these credentials do not allow this operation' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

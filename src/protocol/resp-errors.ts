@@ -9,7 +9,7 @@ import { ERROR_CATALOG, type ErrorCode } from '../errors.js'
 
 /** Prefix (Redis's error "code", the first word) and fixed text of each catalog error. */
 interface RespErrorEntry {
-  readonly prefix: 'ERR' | 'BUSY' | 'OOM'
+  readonly prefix: 'ERR' | 'BUSY' | 'OOM' | 'NOAUTH' | 'NOPERM'
   /** Redis-native text; null: `<CODE> <message>` with the engine's or the catalog's message. */
   readonly text: string | null
 }
@@ -39,7 +39,15 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   REQUEST_TOO_LARGE: { prefix: 'ERR', text: null },
   TOO_MANY_TAGS: { prefix: 'ERR', text: null },
   TAG_TOO_LARGE: { prefix: 'ERR', text: null },
-  QUOTA_EXCEEDED: { prefix: 'ERR', text: null }
+  QUOTA_EXCEEDED: { prefix: 'ERR', text: null },
+  PROTECTED_MODE: { prefix: 'ERR', text: null },
+  TENANT_FILE_INVALID: { prefix: 'ERR', text: null },
+  TENANT_NOT_FOUND: { prefix: 'ERR', text: null },
+  TENANT_EXISTS: { prefix: 'ERR', text: null },
+  TENANT_LIMIT: { prefix: 'ERR', text: null },
+  // Redis's own texts: clients (ioredis, node-redis) recognise them.
+  UNAUTHORIZED: { prefix: 'NOAUTH', text: 'Authentication required.' },
+  FORBIDDEN: { prefix: 'NOPERM', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

@@ -176,7 +176,8 @@ function renameGeneric (nx: boolean) {
 }
 
 function dbsizeCommand (x: RespContext, s: RespSession): void {
-  s.out.integer(x.stats().items)
+  // The connection's tenant only (one database per tenant): other tenants' counts are theirs.
+  s.out.integer(x.host.tenantItems !== undefined ? x.host.tenantItems(s.tenantId) : x.stats().items)
 }
 
 /** FLUSHDB / FLUSHALL [ASYNC|SYNC]: both flush this tenant's items (one database per tenant). */
