@@ -46,7 +46,13 @@ export const ERROR_CATALOG = {
   INTERNAL: { status: 14, name: 'InternalError', httpStatus: 500, message: 'internal error; the shard was repaired' },
   SLAB_CORRUPT: { status: 15, name: 'SlabCorruptError', httpStatus: 500, message: 'slab invariant broken' },
   SHUTTING_DOWN: { status: 16, name: 'ShuttingDownError', httpStatus: 503, message: 'the server is shutting down' },
-  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' }
+  REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' },
+  // HTTP API (issue 5). Statuses 40+ so that helpers adding codes in parallel do not collide.
+  METHOD_NOT_ALLOWED: { status: 40, name: 'MethodNotAllowedError', httpStatus: 405, message: 'method not allowed on this endpoint' },
+  PRECONDITION_FAILED: { status: 41, name: 'PreconditionFailedError', httpStatus: 412, message: 'the item does not match If-Match / If-None-Match' },
+  RATE_LIMITED: { status: 42, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' },
+  UNAUTHORIZED: { status: 43, name: 'UnauthorizedError', httpStatus: 401, message: 'missing or invalid credentials' },
+  FORBIDDEN: { status: 44, name: 'ForbiddenError', httpStatus: 403, message: 'the credentials do not allow this operation' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

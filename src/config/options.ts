@@ -181,7 +181,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'largest request or body; at least max-value-bytes'
   }),
   option({ key: 'limits.maxConnections', flag: 'max-connections', valueName: '<n>', default: { raw: 10_000 }, parse: integer(1, 1_000_000), help: 'most client connections open at once, all protocols together' }),
-  option({ key: 'debug.clockControl', flag: 'debug-clock-control', valueName: null, default: { raw: false }, parse: boolean, help: 'enable the debug clock command that moves server time (tests only)' })
+  option({ key: 'debug.clockControl', flag: 'debug-clock-control', valueName: null, default: { raw: false }, parse: boolean, help: 'enable the debug clock command that moves server time (tests only)' }),
+  // HTTP API (issue 5)
+  option({ key: 'limits.maxBatchItems', flag: 'max-batch-items', valueName: '<n>', default: { raw: 1000 }, parse: integer(1, 1_000_000), help: 'most keys or items in one HTTP mget/mset or key-listing page' })
 ]
 
 const BY_KEY = new Map(OPTIONS.map((spec) => [spec.key, spec]))

@@ -36,7 +36,13 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   INTERNAL: { prefix: 'ERR', text: null },
   SLAB_CORRUPT: { prefix: 'ERR', text: null },
   SHUTTING_DOWN: { prefix: 'ERR', text: null },
-  REQUEST_TOO_LARGE: { prefix: 'ERR', text: null }
+  REQUEST_TOO_LARGE: { prefix: 'ERR', text: null },
+  // HTTP API codes (issue 5); RESP answers auth with its own native NOAUTH/WRONGPASS lines.
+  METHOD_NOT_ALLOWED: { prefix: 'ERR', text: null },
+  PRECONDITION_FAILED: { prefix: 'ERR', text: null },
+  RATE_LIMITED: { prefix: 'ERR', text: null },
+  UNAUTHORIZED: { prefix: 'ERR', text: null },
+  FORBIDDEN: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

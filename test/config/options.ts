@@ -35,7 +35,8 @@ const CASES: Record<string, OptionCase> = {
   'limits.maxValueBytes': { valid: [['1mb', MIB], ['100', 100]], validJson: [[KIB, KIB]], invalid: ['0', '2gb', 'big'] },
   'limits.maxRequestBytes': { valid: [['16mb', 16 * MIB]], validJson: [[9 * MIB, 9 * MIB]], invalid: ['0', 'huge'] },
   'limits.maxConnections': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[5, 5]], invalid: ['0', '1000001'] },
-  'debug.clockControl': { valid: [['true', true], ['1', true], ['false', false], ['0', false], ['TRUE', true]], validJson: [[true, true], [false, false]], invalid: ['yes', 'on', ''], invalidJson: [1, 'enabled'] }
+  'debug.clockControl': { valid: [['true', true], ['1', true], ['false', false], ['0', false], ['TRUE', true]], validJson: [[true, true], [false, false]], invalid: ['yes', 'on', ''], invalidJson: [1, 'enabled'] },
+  'limits.maxBatchItems': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[50, 50]], invalid: ['0', '1000001', 'many'] }
 }
 
 function field (config: Config, spec: OptionSpec): unknown {
