@@ -47,12 +47,18 @@ export const ERROR_CATALOG = {
   SLAB_CORRUPT: { status: 15, name: 'SlabCorruptError', httpStatus: 500, message: 'slab invariant broken' },
   SHUTTING_DOWN: { status: 16, name: 'ShuttingDownError', httpStatus: 503, message: 'the server is shutting down' },
   REQUEST_TOO_LARGE: { status: 17, name: 'RequestTooLargeError', httpStatus: 413, message: 'request is larger than the configured limit' },
-  // HTTP API (issue 5). Statuses 40+ so that helpers adding codes in parallel do not collide.
-  METHOD_NOT_ALLOWED: { status: 40, name: 'MethodNotAllowedError', httpStatus: 405, message: 'method not allowed on this endpoint' },
-  PRECONDITION_FAILED: { status: 41, name: 'PreconditionFailedError', httpStatus: 412, message: 'the item does not match If-Match / If-None-Match' },
-  RATE_LIMITED: { status: 42, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' },
-  UNAUTHORIZED: { status: 43, name: 'UnauthorizedError', httpStatus: 401, message: 'missing or invalid credentials' },
-  FORBIDDEN: { status: 44, name: 'ForbiddenError', httpStatus: 403, message: 'the credentials do not allow this operation' }
+  // Tenants and auth (issue 5): statuses from 40 so that parallel additions do not collide.
+  PROTECTED_MODE: { status: 40, name: 'ProtectedModeError', httpStatus: 500, message: 'refusing to listen on a non-loopback interface without credentials: set auth.adminToken (--admin-token), auth.defaultSecret (--default-secret) or a tenant secret, or bind to 127.0.0.1' },
+  TENANT_FILE_INVALID: { status: 41, name: 'TenantFileInvalidError', httpStatus: 500, message: 'the tenant file in the data directory is unreadable or invalid' },
+  TENANT_NOT_FOUND: { status: 42, name: 'TenantNotFoundError', httpStatus: 404, message: 'no such tenant' },
+  TENANT_EXISTS: { status: 43, name: 'TenantExistsError', httpStatus: 409, message: 'a tenant with this name exists' },
+  TENANT_LIMIT: { status: 44, name: 'TenantLimitError', httpStatus: 409, message: 'no tenant id is free (at most 1024 tenants, the default included)' },
+  UNAUTHORIZED: { status: 45, name: 'UnauthorizedError', httpStatus: 401, message: 'authentication required: missing or invalid credentials' },
+  FORBIDDEN: { status: 46, name: 'ForbiddenError', httpStatus: 403, message: 'these credentials do not allow this operation' },
+  // HTTP API (issue 5): statuses from 60 so that parallel additions do not collide.
+  METHOD_NOT_ALLOWED: { status: 60, name: 'MethodNotAllowedError', httpStatus: 405, message: 'method not allowed on this endpoint' },
+  PRECONDITION_FAILED: { status: 61, name: 'PreconditionFailedError', httpStatus: 412, message: 'the item does not match If-Match / If-None-Match' },
+  RATE_LIMITED: { status: 62, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

@@ -15,7 +15,7 @@ function layerOf (file: string): number {
   if (path.startsWith('core/') || path.startsWith('command/') || path.startsWith('protocol/') || path === 'cluster/hash-ring.ts') return 1
   if (path.startsWith('ring/')) return 2
   if (path.startsWith('shard/') || path.startsWith('cluster/') || path.startsWith('jobs/') || path.startsWith('persist/')) return 3
-  if (path === 'engine.ts') return 4
+  if (path === 'engine.ts' || path.startsWith('tenants/')) return 4
   if (path.startsWith('server/') || path.startsWith('client/')) return 5
   if (path === 'main.ts' || path === 'index.ts') return 6
   throw new Error(`no layer for src/${path}: add it to test/layering.ts and CONVENTIONS`)

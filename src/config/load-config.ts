@@ -9,9 +9,9 @@
 import fs from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../errors.js'
-import { checkRelations, optionByKey, OPTIONS, showValue, type LogLevel, type OptionSpec, type ParseContext } from './options.js'
+import { checkRelations, optionByKey, OPTIONS, showValue, type LogLevel, type OptionSpec, type ParseContext, type TenantConfig } from './options.js'
 
-export type { LogLevel } from './options.js'
+export type { LogLevel, TenantConfig } from './options.js'
 
 /** The fully resolved configuration. Sizes are in bytes, paths are absolute. */
 export interface Config {
@@ -39,6 +39,13 @@ export interface Config {
   readonly debug: {
     readonly clockControl: boolean
   }
+  /** Credentials outside any tenant file; either one set means every protocol requires auth. */
+  readonly auth: {
+    readonly adminToken: string | null
+    readonly defaultSecret: string | null
+  }
+  /** Tenants declared in the configuration, merged into the tenant file at start. */
+  readonly tenants: readonly TenantConfig[]
 }
 
 /** What `loadConfig` decided: print help, print the version, or run with a config. */
@@ -49,7 +56,7 @@ export type LoadResult =
 
 /** Partial `Config` for `defaultConfig`; nested groups may be partial too. */
 export type ConfigOverrides = {
-  readonly [K in Exclude<keyof Config, 'configFile'>]?: Config[K] extends object ? Partial<Config[K]> : Config[K]
+  readonly [K in Exclude<keyof Config, 'configFile'>]?: Config[K] extends readonly unknown[] ? Config[K] : Config[K] extends object ? Partial<Config[K]> : Config[K]
 }
 
 /** One raw value and where it came from (undefined for flags: the label already names them). */

@@ -130,6 +130,83 @@ function oneOf (values: readonly string[]): ParseFn {
 }
 
 /**
+ * A secret or token: printable ASCII without spaces (it travels in RESP AUTH, SASL PLAIN and an
+ * HTTP bearer header), 8 to 512 characters. A rejection never echoes the value: messages and
+ * logs must not leak credentials.
+ */
+const secret: ParseFn = (raw, label) => {
+  if (typeof raw !== 'string') reject(label, SECRET_RULE, typeof raw)
+  if (raw.length < MIN_SECRET_CHARS || raw.length > MAX_SECRET_CHARS || !/^[\x21-\x7e]+$/.test(raw)) {
+    reject(label, SECRET_RULE, `a string of ${raw.length} characters (not shown)`)
+  }
+  return raw
+}
+
+export const MIN_SECRET_CHARS = 8
+export const MAX_SECRET_CHARS = 512
+const SECRET_RULE = `${MIN_SECRET_CHARS} to ${MAX_SECRET_CHARS} printable ASCII characters without spaces`
+/** Tenant names: what RESP AUTH, SASL and URLs carry without escaping. */
+export const TENANT_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+/** The shape of a stored scrypt hash (`scrypt$N$r$p$salt$hash`, base64url); tenants/ checks the numbers. */
+export const SECRET_HASH_PATTERN = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9_-]{16,128}\$[A-Za-z0-9_-]{16,128}$/
+
+/** One tenant declared in the configuration (config key `tenants`). */
+export interface TenantConfig {
+  readonly name: string
+  /** Plaintext secret from the config; only its scrypt hash is ever stored. */
+  readonly secret: string | null
+  /** A ready scrypt hash (as the tenant file stores it), instead of `secret`. */
+  readonly secretHash: string | null
+  /** Byte quota (file key `quota`, a size); null keeps what the tenant file has (0 = unlimited). */
+  readonly quotaBytes: number | null
+}
+
+/** `quotaBytes` (the resolved Config's name) is accepted too, so a resolved Config can be fed back (defaultConfig). */
+const TENANT_KEYS = new Set(['name', 'secret', 'secretHash', 'quota', 'quotaBytes'])
+const TENANTS_RULE = 'a JSON array of tenants {"name", "secret" or "secretHash", "quota"}'
+
+/**
+ * `tenants`: an array (file) or its JSON text (flag, env). Each entry names the tenant and may
+ * give a secret or a hash, and a quota. Messages name the entry by index and name, never a secret.
+ */
+const tenantList: ParseFn = (raw, label, ctx) => {
+  let list: unknown = raw
+  if (typeof raw === 'string') {
+    try { list = JSON.parse(raw) } catch { reject(label, TENANTS_RULE, 'text that is not JSON') }
+  }
+  if (!Array.isArray(list)) return reject(label, TENANTS_RULE, list === null ? 'null' : typeof list)
+  const names = new Set<string>()
+  const tenants = list.map((entry: unknown, index): TenantConfig => {
+    const at = `${label} entry ${index}`
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return reject(at, 'an object {"name", "secret" or "secretHash", "quota"}', showValue(entry))
+    const fields = entry as Record<string, unknown>
+    const unknownKeys = Object.keys(fields).filter((key) => !TENANT_KEYS.has(key))
+    if (unknownKeys.length > 0) reject(at, 'an object with only the keys name, secret, secretHash and quota', `key(s) ${unknownKeys.join(', ')}`)
+    const name = fields['name']
+    if (typeof name !== 'string' || !TENANT_NAME_PATTERN.test(name)) reject(`${at} name`, '1 to 64 characters from A-Z a-z 0-9 _ -', showValue(name))
+    if (names.has(name)) reject(`${at} name`, 'unique', `a second "${name}"`)
+    names.add(name)
+    const of = `${label} entry ${index} (${name})`
+    const hasSecret = fields['secret'] !== undefined && fields['secret'] !== null
+    const hasHash = fields['secretHash'] !== undefined && fields['secretHash'] !== null
+    if (hasSecret && hasHash) reject(of, 'given either secret or secretHash, not both', 'both')
+    const hash = fields['secretHash']
+    if (hasHash && (typeof hash !== 'string' || !SECRET_HASH_PATTERN.test(hash))) {
+      reject(`${of} secretHash`, 'a hash as the tenant file stores it (scrypt$N$r$p$salt$hash)', 'something else (not shown)')
+    }
+    if (fields['quota'] !== undefined && fields['quotaBytes'] !== undefined) reject(of, 'given either quota or quotaBytes, not both', 'both')
+    const quota = fields['quota'] ?? fields['quotaBytes']
+    return Object.freeze({
+      name,
+      secret: hasSecret ? secret(fields['secret'], `${of} secret`, ctx) as string : null,
+      secretHash: hasHash ? hash as string : null,
+      quotaBytes: quota === undefined || quota === null ? null : bytes(0, Number.MAX_SAFE_INTEGER)(quota, `${of} quota`, ctx) as number
+    })
+  })
+  return Object.freeze(tenants)
+}
+
+/**
  * Default shard count: one per CPU, leaving one for the main thread, capped so that the
  * default (or configured) memory still gives each shard 8 MiB and room for two of the largest
  * values; otherwise a big machine would fail its own defaults. An explicit `shards` is not capped.
@@ -182,6 +259,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   }),
   option({ key: 'limits.maxConnections', flag: 'max-connections', valueName: '<n>', default: { raw: 10_000 }, parse: integer(1, 1_000_000), help: 'most client connections open at once, all protocols together' }),
   option({ key: 'debug.clockControl', flag: 'debug-clock-control', valueName: null, default: { raw: false }, parse: boolean, help: 'enable the debug clock command that moves server time (tests only)' }),
+  // Tenants and auth (issue 5). Any secret or token here turns authentication on everywhere.
+  option({ key: 'auth.adminToken', flag: 'admin-token', valueName: '<token>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'bearer token for the admin endpoints (/v1/tenants); setting it requires auth on every protocol' }),
+  option({ key: 'auth.defaultSecret', flag: 'default-secret', valueName: '<secret>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'secret of the default tenant (RESP AUTH <secret>, SASL user default); setting it requires auth' }),
+  option({ key: 'tenants', flag: 'tenants', valueName: '<json>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: tenantList, help: 'tenants to create or update at start: JSON array of {"name", "secret" or "secretHash", "quota"}' }),
   // HTTP API (issue 5)
   option({ key: 'limits.maxBatchItems', flag: 'max-batch-items', valueName: '<n>', default: { raw: 1000 }, parse: integer(1, 1_000_000), help: 'most keys or items in one HTTP mget/mset or key-listing page' })
 ]
@@ -215,6 +296,10 @@ export function checkRelations (values: ResolvedValues): void {
   const halfShardBytes = Math.floor(memoryBytes / shards / 2)
   if (maxValueBytes > halfShardBytes) {
     reject(maxValue, `at most half of one shard's memory, ${memory} / ${shardsLabel} / 2 = ${formatBytes(halfShardBytes)}`, formatBytes(maxValueBytes))
+  }
+  const declaredDefault = (values['tenants'] as readonly TenantConfig[]).find((tenant) => tenant.name === 'default')
+  if (values['auth.defaultSecret'] !== null && declaredDefault !== undefined && (declaredDefault.secret !== null || declaredDefault.secretHash !== null)) {
+    reject(optionByKey('auth.defaultSecret').label, `unset when ${optionByKey('tenants').label} gives the default tenant a secret (one place per secret)`, 'both')
   }
   if (maxRequestBytes < maxValueBytes) {
     reject(optionByKey('limits.maxRequestBytes').label, `at least ${maxValue} = ${formatBytes(maxValueBytes)}`, formatBytes(maxRequestBytes))

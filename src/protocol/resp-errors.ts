@@ -9,7 +9,7 @@ import { ERROR_CATALOG, type ErrorCode } from '../errors.js'
 
 /** Prefix (Redis's error "code", the first word) and fixed text of each catalog error. */
 interface RespErrorEntry {
-  readonly prefix: 'ERR' | 'BUSY' | 'OOM'
+  readonly prefix: 'ERR' | 'BUSY' | 'OOM' | 'NOAUTH' | 'NOPERM'
   /** Redis-native text; null: `<CODE> <message>` with the engine's or the catalog's message. */
   readonly text: string | null
 }
@@ -37,12 +37,18 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   SLAB_CORRUPT: { prefix: 'ERR', text: null },
   SHUTTING_DOWN: { prefix: 'ERR', text: null },
   REQUEST_TOO_LARGE: { prefix: 'ERR', text: null },
-  // HTTP API codes (issue 5); RESP answers auth with its own native NOAUTH/WRONGPASS lines.
+  PROTECTED_MODE: { prefix: 'ERR', text: null },
+  TENANT_FILE_INVALID: { prefix: 'ERR', text: null },
+  TENANT_NOT_FOUND: { prefix: 'ERR', text: null },
+  TENANT_EXISTS: { prefix: 'ERR', text: null },
+  TENANT_LIMIT: { prefix: 'ERR', text: null },
+  // Redis's own texts: clients (ioredis, node-redis) recognise them.
+  UNAUTHORIZED: { prefix: 'NOAUTH', text: 'Authentication required.' },
+  FORBIDDEN: { prefix: 'NOPERM', text: null },
+  // HTTP API codes (issue 5)
   METHOD_NOT_ALLOWED: { prefix: 'ERR', text: null },
   PRECONDITION_FAILED: { prefix: 'ERR', text: null },
-  RATE_LIMITED: { prefix: 'ERR', text: null },
-  UNAUTHORIZED: { prefix: 'ERR', text: null },
-  FORBIDDEN: { prefix: 'ERR', text: null }
+  RATE_LIMITED: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

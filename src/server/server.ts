@@ -12,6 +12,8 @@ import { MemcacheServer } from './memcache-server.js'
 import { RespServer } from './resp-server.js'
 import { loadUws } from './uws-loader.js'
 import type { Logger } from '../util/log.js'
+import { TenantRegistry } from '../tenants/tenant-registry.js'
+import { checkProtectedMode } from './protected-mode.js'
 
 export interface RunningServer {
   readonly engine: Engine
@@ -20,6 +22,8 @@ export interface RunningServer {
   readonly memcachePort: number
   /** Redis protocol (RESP2) port. */
   readonly respPort: number
+  /** Tenants, credentials and the admin token (loaded from `<dataDir>/tenants.json` and the config). */
+  readonly tenants: TenantRegistry
   close: () => Promise<void>
 }
 
@@ -39,6 +43,16 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   // ones already listening and the engine, so a failed start leaves nothing running.
   const closers: Array<() => Promise<void> | void> = [async () => await engine.close()]
   const stopAll = async (): Promise<void> => { for (const close of [...closers].reverse()) await close() }
+  // Tenants before any listener: protected mode needs to know whether a credential exists
+  // (in the config or in the tenant file), and no socket may open before that is decided.
+  let tenants: TenantRegistry
+  try {
+    tenants = await TenantRegistry.open({ config, engine, ...(logger !== undefined ? { logger } : {}) })
+    checkProtectedMode(config.host, tenants.authRequired)
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
   const http = new HttpServer(engine)
   // One budget of client connections shared by the TCP front ends (RESP, memcached).
   const budget = new ConnectionBudget(config.limits.maxConnections)
@@ -61,6 +75,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     httpPort: http.port,
     memcachePort: memcache.port,
     respPort: resp.port,
+    tenants,
     close: async () => {
       closed ??= stopAll()
       await closed

@@ -36,6 +36,19 @@ const CASES: Record<string, OptionCase> = {
   'limits.maxRequestBytes': { valid: [['16mb', 16 * MIB]], validJson: [[9 * MIB, 9 * MIB]], invalid: ['0', 'huge'] },
   'limits.maxConnections': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[5, 5]], invalid: ['0', '1000001'] },
   'debug.clockControl': { valid: [['true', true], ['1', true], ['false', false], ['0', false], ['TRUE', true]], validJson: [[true, true], [false, false]], invalid: ['yes', 'on', ''], invalidJson: [1, 'enabled'] },
+  'auth.adminToken': { valid: [['admin-token-1', 'admin-token-1'], ['x'.repeat(512), 'x'.repeat(512)]], invalid: ['short', 'has a space', 'x'.repeat(513), 'tab\there!'], invalidJson: [12345678, true] },
+  'auth.defaultSecret': { valid: [['s3cret-default', 's3cret-default']], invalid: ['1234567', 'two words here'], invalidJson: [['an', 'array']] },
+  tenants: {
+    valid: [
+      ['[]', []],
+      ['[{"name":"alpha","secret":"alpha-secret"}]', [{ name: 'alpha', secret: 'alpha-secret', secretHash: null, quotaBytes: null }]],
+      ['[{"name":"b_2-x","quota":"1mb"},{"name":"c","quotaBytes":0}]', [{ name: 'b_2-x', secret: null, secretHash: null, quotaBytes: MIB }, { name: 'c', secret: null, secretHash: null, quotaBytes: 0 }]]
+    ],
+    validJson: [[[{ name: 'alpha', secretHash: `scrypt$16384$8$1$${'a'.repeat(22)}$${'b'.repeat(43)}`, quota: 4096 }], [{ name: 'alpha', secret: null, secretHash: `scrypt$16384$8$1$${'a'.repeat(22)}$${'b'.repeat(43)}`, quotaBytes: 4096 }]]],
+    invalid: ['{', '{"name":"a"}', '[{"name":"a b"}]', '[{"name":"a"},{"name":"a"}]', '[{"name":"a","secret":"short"}]', '[{"name":"a","secret":"long-enough","secretHash":"scrypt$1$1$1$aaaaaaaaaaaaaaaa$bbbbbbbbbbbbbbbb"}]',
+      '[{"name":"a","secretHash":"plaintext-password"}]', '[{"name":"a","quota":"lots"}]', '[{"name":"a","quota":1,"quotaBytes":1}]', '[{"name":"a","colour":"red"}]', '["a"]'],
+    invalidJson: [5, { name: 'a' }, [{ name: '' }], [{ name: 'x'.repeat(65) }]]
+  },
   'limits.maxBatchItems': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[50, 50]], invalid: ['0', '1000001', 'many'] }
 }
 
@@ -61,7 +74,8 @@ function withFile (t: Test, json: unknown): string[] {
 
 function errorFor (spec: OptionSpec): { code: string, name: string, message: RegExp } {
   const label = spec.label.replace(/[.()-]/g, (c) => `\\${c}`)
-  return { code: 'CONFIG_INVALID', name: 'ConfigError', message: new RegExp(`^${label} must be .+; received `) }
+  // A list option (tenants) names the entry too: `tenants (--tenants) entry 1 (a) quota must be …`.
+  return { code: 'CONFIG_INVALID', name: 'ConfigError', message: new RegExp(`^${label}( entry \\d+[^;]*?)? must be .+; received `) }
 }
 
 t.test('every option except config has a case here', async (t) => {
@@ -160,4 +174,20 @@ t.test('config/example.json lists every file key', async (t) => {
   const keys = Object.entries(example).flatMap(([name, value]) =>
     value !== null && typeof value === 'object' ? Object.keys(value).map((leaf) => `${name}.${leaf}`) : [name])
   t.same(keys.sort(), OPTIONS.filter((spec) => spec.inFile).map((spec) => spec.key).sort())
+})
+
+t.test('secrets - a refused secret or token is never echoed in the message', async (t) => {
+  for (const argv of [['--admin-token=has a space!'], ['--default-secret=shortpw'], ['--tenants=[{"name":"a","secret":"secret with spaces"}]']]) {
+    const error = t.throws(() => run(argv), { code: 'CONFIG_INVALID' }) as Error
+    t.notMatch(error.message, /has a space|shortpw|secret with spaces/, argv[0]!)
+    t.match(error.message, /not shown/)
+  }
+})
+
+t.test('auth.defaultSecret - may not be given twice (also as a secret of the default tenant in tenants)', async (t) => {
+  t.throws(() => run(['--default-secret=default-secret', '--tenants=[{"name":"default","secret":"other-secret"}]']), {
+    code: 'CONFIG_INVALID',
+    message: /^auth\.defaultSecret \(--default-secret\) must be unset when tenants \(--tenants\) gives the default tenant a secret/
+  })
+  t.equal(run(['--default-secret=default-secret', '--tenants=[{"name":"default","quota":"1mb"}]']).tenants[0]!.quotaBytes, MIB, 'a quota for the default tenant is fine')
 })
