@@ -1,7 +1,7 @@
 /**
  * HttpServer: the uWebSockets.js front end, composed from the route groups in `./http/`
  * (DESIGN §7): cache, batch (mget/mset), keys, tags, counters, rate limits, tenants (admin),
- * health/stats/debug. Thread: main. Owns: the uWS app and its listen socket.
+ * health/stats/debug; bearer auth from the tenant registry (`http/tenant-auth.ts`). Thread: main. Owns: the uWS app and its listen socket.
  * Invariants (uWS rules, DESIGN §4): every response is completed inside a uWS callback — the
  * request handler itself, or the body's last onData — never after an await, because uWS
  * closes a connection whose pipelined request arrives while an earlier response is pending;
@@ -14,7 +14,7 @@
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import type { Engine } from '../engine.js'
 import { registerAdminRoutes } from './http/admin-routes.js'
-import { OPEN_AUTHENTICATOR, type HttpAuthenticator } from './http/auth.js'
+import { OPEN_AUTHENTICATOR } from './http/auth.js'
 import { registerCacheRoutes } from './http/cache-routes.js'
 import { registerCounterRoutes } from './http/counter-routes.js'
 import { registerKeysRoutes } from './http/keys-routes.js'
@@ -23,11 +23,18 @@ import { registerRateLimitRoutes } from './http/ratelimit-routes.js'
 import { sendError } from './http/reply.js'
 import { Router } from './http/router.js'
 import { registerTagRoutes } from './http/tag-routes.js'
+import { registryAuthenticator } from './http/tenant-auth.js'
+import { registerTenantRoutes } from './http/tenant-routes.js'
+import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import { loadUws } from './uws-loader.js'
 
 export interface HttpServerOptions {
-  /** Resolves `Authorization` headers; default: auth off (everyone is the default tenant). */
-  auth?: HttpAuthenticator
+  /**
+   * Tenants and credentials: bearer auth on every endpoint but health, and the admin API under
+   * /v1/tenants. Without it auth is off (everyone is the default tenant) and there is no
+   * tenant API.
+   */
+  tenants?: TenantRegistry
 }
 
 export class HttpServer {
@@ -38,7 +45,8 @@ export class HttpServer {
   constructor (engine: Engine, options: HttpServerOptions = {}) {
     const uws = loadUws()
     const app = uws.App()
-    const router = new Router(app, options.auth ?? OPEN_AUTHENTICATOR)
+    const tenants = options.tenants
+    const router = new Router(app, tenants !== undefined ? registryAuthenticator(tenants) : OPEN_AUTHENTICATOR)
     registerCacheRoutes(router, engine)
     registerMultiRoutes(router, engine)
     registerKeysRoutes(router, engine)
@@ -46,6 +54,7 @@ export class HttpServer {
     registerCounterRoutes(router, engine)
     registerRateLimitRoutes(router, engine)
     registerAdminRoutes(router, engine)
+    if (tenants !== undefined) registerTenantRoutes(router, engine, tenants)
     // Routes registered by other front ends (/metrics, /v1/stream) go here, before the fallback.
     app.any('/*', (res) => sendError(res, 'NOT_FOUND', 'no such endpoint'))
     this.#app = app

@@ -53,7 +53,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     await stopAll()
     throw error
   }
-  const http = new HttpServer(engine)
+  const http = new HttpServer(engine, { tenants })
   // One budget of client connections shared by the TCP front ends (RESP, memcached).
   const budget = new ConnectionBudget(config.limits.maxConnections)
   const memcache = new MemcacheServer(engine, budget)

@@ -15,7 +15,7 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Result } from '../../command/command.js'
-import type { ErrorCode } from '../../errors.js'
+import { SlabcacheError, type ErrorCode } from '../../errors.js'
 import { isRefusal, type AuthOutcome, type HttpAuthenticator, type Principal } from './auth.js'
 import { bodyHeader, readBody, refuseDeclaredOverLimit } from './body.js'
 import { sendError, sendErrorWith } from './reply.js'
@@ -44,16 +44,29 @@ export class Exchange {
   }
 
   /**
-   * Replies with `reply(result)` now if `value` is a Result, or when its Promise settles (inside
-   * cork, skipped if the client left). A rejected Promise answers 500 INTERNAL.
+   * Replies with `reply(result)` now if `value` is a Result, or when its Promise settles
+   * (see `settle`).
    */
   replyWhenDone (value: Result | Promise<Result>, reply: (result: Result) => void): void {
-    if (!(value instanceof Promise)) { reply(value); return }
+    if (value instanceof Promise) this.settle(value, reply)
+    else reply(value)
+  }
+
+  /**
+   * Replies with `reply(value)` when `promise` settles: inside cork, skipped if the client
+   * left. A rejection with a SlabcacheError answers its code and message; anything else is
+   * 500 INTERNAL. Call inside a uWS callback (it registers onAborted if needed).
+   */
+  settle<T> (promise: Promise<T>, reply: (value: T) => void): void {
     this.defer()
-    value.then(
-      (result) => { if (!this.aborted) this.res.cork(() => reply(result)) },
+    promise.then(
+      (value) => { if (!this.aborted) this.res.cork(() => reply(value)) },
       (error: unknown) => {
-        if (!this.aborted) this.res.cork(() => sendError(this.res, 'INTERNAL', error instanceof Error ? error.message : undefined))
+        if (this.aborted) return
+        this.res.cork(() => {
+          if (error instanceof SlabcacheError) sendError(this.res, error.code, error.message)
+          else sendError(this.res, 'INTERNAL', error instanceof Error ? `internal error: ${error.message}` : undefined)
+        })
       }
     )
   }
