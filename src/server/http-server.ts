@@ -15,6 +15,10 @@ import { SetMode, StoreStatus } from '../core/store-status.js'
 import type { Engine } from '../engine.js'
 import { ERROR_CATALOG, type ErrorCode } from '../errors.js'
 import { loadUws } from './uws-loader.js'
+import { timeHttpRoutes } from './http-timing.js'
+import type { Metrics } from './metrics.js'
+import { registerMetricsRoute } from './metrics-route.js'
+import { registerStreamRoute, type StreamDeps } from './ws-stream.js'
 
 /** Tenant of unauthenticated requests until tenants and auth arrive. */
 const DEFAULT_TENANT = 0
@@ -33,10 +37,14 @@ export class HttpServer {
   #listenSocket: us_listen_socket | null = null
   port = 0
 
-  constructor (engine: Engine) {
+  /** Cancels the WebSocket stream's own timers (delayed flushes) at close. */
+  readonly #closeStream: () => void
+
+  constructor (engine: Engine, options: { metrics?: Metrics, stream?: StreamDeps } = {}) {
     this.#engine = engine
     const uws = loadUws()
     const app = uws.App()
+    if (options.metrics !== undefined) timeHttpRoutes(app, options.metrics)
     app.get('/v1/cache/:key', (res, req) => this.#get(res, req, false))
     app.head('/v1/cache/:key', (res, req) => this.#get(res, req, true))
     app.put('/v1/cache/:key', (res, req) => this.#put(res, req))
@@ -44,6 +52,8 @@ export class HttpServer {
     app.get('/v1/health', (res) => this.#health(res))
     app.get('/v1/stats', (res) => json(res, 200, engine.stats()))
     app.post('/v1/debug/clock', (res, req) => this.#debugClock(res, req))
+    if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics)
+    this.#closeStream = options.stream !== undefined ? registerStreamRoute(app, options.stream) : () => {}
     app.any('/*', (res) => sendError(res, 'NOT_FOUND', 'no such endpoint'))
     this.#app = app
   }
@@ -68,6 +78,7 @@ export class HttpServer {
   close (): void {
     if (this.#listenSocket !== null) loadUws().us_listen_socket_close(this.#listenSocket)
     this.#listenSocket = null
+    this.#closeStream()
     // `close` exists on the native app in v20.30 but is missing from its type declarations.
     ;(this.#app as unknown as { close: () => void }).close()
   }

@@ -11,10 +11,13 @@ import { ConnectionBudget } from './connection-budget.js'
 import { MemcacheServer } from './memcache-server.js'
 import { RespServer } from './resp-server.js'
 import { loadUws } from './uws-loader.js'
+import { Metrics } from './metrics.js'
 import type { Logger } from '../util/log.js'
 
 export interface RunningServer {
   readonly engine: Engine
+  /** Prometheus metrics (GET /metrics); front ends report request durations to it. */
+  readonly metrics: Metrics
   readonly httpPort: number
   /** memcached protocol port (text and binary). */
   readonly memcachePort: number
@@ -39,9 +42,11 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   // ones already listening and the engine, so a failed start leaves nothing running.
   const closers: Array<() => Promise<void> | void> = [async () => await engine.close()]
   const stopAll = async (): Promise<void> => { for (const close of [...closers].reverse()) await close() }
-  const http = new HttpServer(engine)
-  // One budget of client connections shared by the TCP front ends (RESP, memcached).
+  // One budget of client connections shared by the TCP front ends (RESP, memcached) and the
+  // WebSocket stream.
   const budget = new ConnectionBudget(config.limits.maxConnections)
+  const metrics = new Metrics(engine)
+  const http = new HttpServer(engine, { metrics, stream: { engine, budget, metrics } })
   const memcache = new MemcacheServer(engine, budget)
   const resp = new RespServer(engine, budget, logger)
   try {
@@ -58,6 +63,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   let closed: Promise<void> | null = null
   return {
     engine,
+    metrics,
     httpPort: http.port,
     memcachePort: memcache.port,
     respPort: resp.port,
