@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { connect, type Socket } from 'node:net'
 import memjs from 'memjs'
 import WebSocket from 'ws'
 import { StreamClient, type WebSocketConstructor } from '../../src/client/stream-client.js'
@@ -280,4 +281,136 @@ t.test('data written over the stream is visible over the memcached TCP port, and
   t.equal(got.flags?.readUInt32BE(0), 42)
   await tcp.set('back', 'from tcp', {})
   t.equal(Buffer.from((await stream.get('back'))!.value).toString(), 'from tcp')
+})
+
+/** A WebSocket client on a raw TCP socket, so that a test can stop reading (backpressure). */
+class TcpWs {
+  readonly socket: Socket
+  #buffer = Buffer.alloc(0)
+  #ended = false
+  #wake: (() => void) | null = null
+
+  private constructor (socket: Socket) {
+    this.socket = socket
+    socket.on('data', (chunk: Buffer) => { this.#buffer = Buffer.concat([this.#buffer, chunk]); this.#wake?.() })
+    socket.on('close', () => { this.#ended = true; this.#wake?.() })
+    socket.on('error', () => {})
+  }
+
+  static async open (server: TestServer): Promise<TcpWs> {
+    const socket = connect(server.httpPort, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    const ws = new TcpWs(socket)
+    socket.write('GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    const head = await ws.#until((b) => { const i = b.indexOf('\r\n\r\n'); return i < 0 ? -1 : i + 4 })
+    if (!head.toString().startsWith('HTTP/1.1 101')) throw new Error(`upgrade refused: ${head.toString()}`)
+    return ws
+  }
+
+  /** Sends `payload` as one masked binary message (a zero mask key leaves the bytes as they are). */
+  send (payload: Buffer): void {
+    const length = payload.length
+    const header = length < 126 ? Buffer.from([0x82, 0x80 | length]) : Buffer.alloc(length < 65536 ? 4 : 10)
+    if (length >= 126 && length < 65536) { header[0] = 0x82; header[1] = 0x80 | 126; header.writeUInt16BE(length, 2) }
+    if (length >= 65536) { header[0] = 0x82; header[1] = 0x80 | 127; header.writeBigUInt64BE(BigInt(length), 2) }
+    this.socket.write(Buffer.concat([header, Buffer.alloc(4), payload]))
+  }
+
+  /** The next server message: its opcode (2 binary, 8 close) and payload; null once the socket ended. */
+  async message (): Promise<{ opcode: number, payload: Buffer } | null> {
+    let opcode = 0
+    const frame = await this.#until((b) => {
+      if (b.length < 2) return -1
+      let length = b[1]! & 0x7f
+      let offset = 2
+      if (length === 126) { if (b.length < 4) return -1; length = b.readUInt16BE(2); offset = 4 }
+      if (length === 127) { if (b.length < 10) return -1; length = Number(b.readBigUInt64BE(2)); offset = 10 }
+      opcode = b[0]! & 0x0f
+      return b.length < offset + length ? -1 : offset + length
+    }).catch(() => null)
+    if (frame === null) return null
+    const length = frame[1]! & 0x7f
+    return { opcode, payload: frame.subarray(length === 126 ? 4 : length === 127 ? 10 : 2) }
+  }
+
+  async #until (take: (pending: Buffer) => number): Promise<Buffer> {
+    for (;;) {
+      const length = take(this.#buffer)
+      if (length >= 0) {
+        const bytes = this.#buffer.subarray(0, length)
+        this.#buffer = this.#buffer.subarray(length)
+        return bytes
+      }
+      if (this.#ended) throw new Error('socket ended')
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('timed out')), 20_000)
+        this.#wake = () => { clearTimeout(timer); this.#wake = null; resolve() }
+      })
+    }
+  }
+}
+
+t.test('backpressure - a peer that does not read is paused, loses no reply, and is closed with 1008 past the input limit', async (t) => {
+  const valueBytes = 64 * 1024
+  const server = await startTestServer(t, { limits: { maxValueBytes: valueBytes, maxRequestBytes: 2 * valueBytes } })
+  const stream = await client(t, server)
+  await stream.set('big', Buffer.alloc(valueBytes, 0x61))
+  // A peer that stops reading, then reads again: every reply arrives (paused, then resumed on drain).
+  const slow = await TcpWs.open(server)
+  t.teardown(() => slow.socket.destroy())
+  slow.socket.pause()
+  slow.send(Buffer.concat(Array.from({ length: 400 }, (_, i) => frame(Opcode.GET, i, 'big'))))
+  slow.send(frame(Opcode.NOOP, 400))
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  slow.socket.resume()
+  let received = 0
+  let inOrder = true
+  let rest = Buffer.alloc(0)
+  while (received < 401) {
+    const message = await slow.message()
+    if (message === null || message.opcode !== 2) break
+    rest = Buffer.concat([rest, message.payload])
+    while (rest.length >= 24 && rest.length >= 24 + rest.readUInt32BE(8)) {
+      if (rest.readUInt32BE(12) !== received || rest.readUInt32BE(8) !== (received < 400 ? 4 + valueBytes : 0)) inOrder = false
+      received++
+      rest = rest.subarray(24 + rest.readUInt32BE(8))
+    }
+  }
+  t.equal(received, 401, 'a peer that stopped reading gets every reply once it reads again')
+  t.ok(inOrder, 'whole and in order')
+
+  const ws = await TcpWs.open(server)
+  t.teardown(() => ws.socket.destroy())
+  ws.socket.pause()
+  // 400 GETs ask for 25 MiB of replies, more than the kernel buffers hold, so replies back up
+  // in uWS and the stream stops handling requests; then more input than the limit arrives.
+  const gets = Buffer.concat(Array.from({ length: 400 }, (_, i) => frame(Opcode.GET, i, 'big')))
+  ws.send(gets)
+  const filler = frame(Opcode.GET, 0xffff, 'big')
+  const chunk = Buffer.concat(Array.from({ length: Math.floor(2 * valueBytes / filler.length) }, () => filler))
+  const limitBytes = 2 * valueBytes + 4 * 1024 * 1024
+  for (let sent = 0; sent <= limitBytes + chunk.length; sent += chunk.length) ws.send(chunk)
+  ws.socket.resume()
+  let replies = 0
+  let bytesOk = true
+  let close: { opcode: number, payload: Buffer } | null = null
+  let pending = Buffer.alloc(0)
+  for (;;) {
+    const message = await ws.message()
+    if (message === null || message.opcode === 8) { close = message; break }
+    pending = Buffer.concat([pending, message.payload])
+    while (pending.length >= 24 && pending.length >= 24 + pending.readUInt32BE(8)) {
+      const body = pending.readUInt32BE(8)
+      if (replies < 400 && (pending.readUInt32BE(12) !== replies || body !== 4 + valueBytes)) bytesOk = false
+      replies++
+      pending = pending.subarray(24 + body)
+    }
+  }
+  t.ok(replies > 0 && replies < 400, `the stream stopped handling requests while its replies waited (${replies} of 400 sent)`)
+  t.ok(bytesOk, 'the replies sent before the close are whole, with their opaques in order')
+  t.ok(close !== null, 'the server sent a close frame')
+  t.equal(close!.payload.readUInt16BE(0), 1008)
+  t.match(close!.payload.subarray(2).toString(), /input limit exceeded/)
+  t.match(await stream.version(), /slabcache/, 'the server keeps serving')
 })
