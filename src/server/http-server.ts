@@ -27,6 +27,10 @@ import { registryAuthenticator } from './http/tenant-auth.js'
 import { registerTenantRoutes } from './http/tenant-routes.js'
 import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import { loadUws } from './uws-loader.js'
+import { timeHttpRoutes } from './http-timing.js'
+import type { Metrics } from './metrics.js'
+import { registerMetricsRoute } from './metrics-route.js'
+import { registerStreamRoute, type StreamDeps } from './ws-stream.js'
 
 export interface HttpServerOptions {
   /**
@@ -35,6 +39,10 @@ export interface HttpServerOptions {
    * tenant API.
    */
   tenants?: TenantRegistry
+  /** Prometheus metrics: request durations of every route, and `GET /metrics`. */
+  metrics?: Metrics
+  /** The WebSocket stream `/v1/stream`. */
+  stream?: StreamDeps
 }
 
 export class HttpServer {
@@ -42,9 +50,14 @@ export class HttpServer {
   #listenSocket: us_listen_socket | null = null
   port = 0
 
+  /** Cancels the WebSocket stream's own timers (delayed flushes) at close. */
+  readonly #closeStream: () => void
+
   constructor (engine: Engine, options: HttpServerOptions = {}) {
     const uws = loadUws()
     const app = uws.App()
+    // Before any route: it wraps the registration methods so every handler is timed.
+    if (options.metrics !== undefined) timeHttpRoutes(app, options.metrics)
     const tenants = options.tenants
     const router = new Router(app, tenants !== undefined ? registryAuthenticator(tenants) : OPEN_AUTHENTICATOR)
     registerCacheRoutes(router, engine)
@@ -55,7 +68,9 @@ export class HttpServer {
     registerRateLimitRoutes(router, engine)
     registerAdminRoutes(router, engine)
     if (tenants !== undefined) registerTenantRoutes(router, engine, tenants)
-    // Routes registered by other front ends (/metrics, /v1/stream) go here, before the fallback.
+    // Routes of other front ends (/metrics, /v1/stream), before the fallback.
+    if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics)
+    this.#closeStream = options.stream !== undefined ? registerStreamRoute(app, options.stream) : () => {}
     app.any('/*', (res) => sendError(res, 'NOT_FOUND', 'no such endpoint'))
     this.#app = app
   }
@@ -80,6 +95,7 @@ export class HttpServer {
   close (): void {
     if (this.#listenSocket !== null) loadUws().us_listen_socket_close(this.#listenSocket)
     this.#listenSocket = null
+    this.#closeStream()
     // `close` exists on the native app in v20.30 but is missing from its type declarations.
     ;(this.#app as unknown as { close: () => void }).close()
   }
