@@ -119,3 +119,23 @@ t.test('without credentials configured auth is off: no header needed, admin endp
   t.equal((await call(`${server.url}/v1/cache/k`, 'PUT', 'x')).status, 204)
   t.equal((await call(`${server.url}/v1/tenants`, 'GET')).status, 200)
 })
+
+t.test('a streamed body over the limit is refused while its first-seen credential is still verified', async (t) => {
+  const server = await startTestServer(t, {
+    dataDir: t.testdir({}),
+    auth: { adminToken: ADMIN, defaultSecret: null },
+    tenants: [{ name: 'alpha', secret: 'alpha-secret-1', secretHash: null, quotaBytes: null }],
+    limits: { maxValueBytes: 64 * 1024, maxRequestBytes: 64 * 1024 }
+  })
+  const body = new ReadableStream({
+    start (controller) {
+      for (let i = 0; i < 16; i++) controller.enqueue(new Uint8Array(16 * 1024))
+      controller.close()
+    }
+  })
+  const res = await fetch(`${server.url}/v1/cache/big`, { method: 'PUT', body, duplex: 'half', headers: { Authorization: 'Bearer alpha:alpha-secret-1' } } as RequestInit)
+  t.equal(res.status, 413)
+  t.equal((await res.json() as { error: { code: string } }).error.code, 'VALUE_TOO_LARGE')
+  const after = await call(`${server.url}/v1/cache/big`, 'GET', undefined, { Authorization: 'Bearer alpha:alpha-secret-1' })
+  t.equal(after.status, 404, 'nothing stored; the server answers the next request')
+})

@@ -41,11 +41,12 @@ export function refuseDeclaredOverLimit (res: HttpResponse, header: BodyHeader, 
 /**
  * Streams the body into one buffer (sized from Content-Length when known, so the common case
  * allocates once) and calls `onComplete(body)` from the last chunk's callback. `isAborted` lets
- * the caller's abort flag stop the reader. Allocates the body buffer and one closure.
+ * the caller's abort flag stop the reader; `onRefused` tells it the 413 was sent. Allocates the
+ * body buffer and one closure.
  */
 export function readBody (
   res: HttpResponse, header: BodyHeader, limitBytes: number, tooLargeCode: ErrorCode,
-  isAborted: () => boolean, onComplete: (body: Buffer) => void
+  isAborted: () => boolean, onComplete: (body: Buffer) => void, onRefused?: () => void
 ): void {
   let body = Buffer.allocUnsafe(header.declaredBytes >= 0 ? header.declaredBytes : Math.min(INITIAL_UNKNOWN_BYTES, limitBytes))
   let received = 0
@@ -55,6 +56,7 @@ export function readBody (
     const bytes = chunk.byteLength
     if (received + bytes > limitBytes) {
       refused = true
+      onRefused?.()
       const what = tooLargeCode === 'VALUE_TOO_LARGE' ? 'value' : 'request body'
       sendError(res, tooLargeCode, `${what} exceeds the limit of ${limitBytes} bytes`, true)
       return

@@ -126,7 +126,7 @@ export function handle<P> (auth: HttpAuthenticator, endpoint: Endpoint<P>, res: 
     readBody(res, header!, spec.limitBytes, spec.tooLargeCode, () => exchange.aborted || exchange.ended, (complete) => {
       body = complete
       proceed()
-    })
+    }, () => { exchange.ended = true })
   }
   if (outcome === null) {
     // First sight of this credential: scrypt runs off the request path and the reply is
