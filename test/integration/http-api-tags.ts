@@ -36,3 +36,13 @@ t.test('tags are validated: empty tags are 400, wrong method 405', async (t) => 
   assertError(t, await call(`${server.url}/v1/tags/a/invalidate`, 'GET'), 405, 'METHOD_NOT_ALLOWED', 'GET on invalidate')
   assertError(t, await call(`${server.url}/v1/tags/%E0%A4%A/invalidate`, 'POST'), 400, 'BAD_REQUEST', 'a badly encoded tag')
 })
+
+t.test('tag limits: more than --max-tags-per-item or a tag over --max-tag-bytes is 400, nothing stored', async (t) => {
+  const server = await startTestServer(t, { limits: { maxTagsPerItem: 2, maxTagBytes: 8 } })
+  t.equal((await call(`${server.url}/v1/cache/k?tags=a,b`, 'PUT', 'x')).status, 204, 'exactly the tag count limit')
+  t.equal((await call(`${server.url}/v1/cache/k?tags=${'t'.repeat(8)}`, 'PUT', 'x')).status, 204, 'a tag of exactly the byte limit')
+  assertError(t, await call(`${server.url}/v1/cache/k2?tags=a,b,c`, 'PUT', 'x'), 400, 'TOO_MANY_TAGS', 'three tags')
+  assertError(t, await call(`${server.url}/v1/cache/k2`, 'POST', { value: 'x', tags: ['t'.repeat(9)] }), 400, 'TAG_TOO_LARGE', 'a 9-byte tag')
+  assertError(t, await call(`${server.url}/v1/mset`, 'POST', { items: [{ key: 'k2', value: 'x', tags: ['a', 'b', 'c'] }] }), 400, 'TOO_MANY_TAGS', 'mset with three tags')
+  t.equal((await fetch(`${server.url}/v1/cache/k2`)).status, 404, 'nothing stored')
+})
