@@ -33,6 +33,8 @@ const EXPIRED = -1
 /** Binary INCR/DECR expiration meaning "fail if absent" instead of creating the initial value. */
 const NO_CREATE = 0xffffffff
 const EMPTY = Buffer.alloc(0)
+/** The text protocol has no login (DESIGN §8): with credentials configured it is refused, then closed. */
+export const TEXT_AUTH_REQUIRED = 'CLIENT_ERROR authentication required: the text protocol has no login; use the binary protocol with SASL PLAIN\r\n'
 
 /** What run() stopped on; the server acts on it. */
 export const SessionState = {
@@ -100,8 +102,13 @@ export interface MemcacheBackend {
   scheduleFlush: (tenantId: number, atMs: number) => void
   /** The flush of `tenantId` if its scheduled time has come (it is then no longer scheduled), else null. */
   dueFlush: (tenantId: number) => Promise<Result> | null
-  /** SASL PLAIN: the tenant `user`/`password` authenticate as, or -1. */
-  authenticate: (user: string, password: string) => number
+  /** SASL PLAIN: the tenant `user`/`password` authenticate as, or -1 (a Promise when checked off the main thread). */
+  authenticate: (user: string, password: string) => number | Promise<number>
+  /**
+   * Credentials are configured: binary requests other than SASL and VERSION answer AUTH_ERROR
+   * until SASL succeeds, and text connections are refused. Absent = false.
+   */
+  readonly authRequired?: boolean
 }
 
 export interface MemcacheLimits {
@@ -131,6 +138,8 @@ export class MemcacheSession {
   pending: Promise<void> | null = null
   /** Tenant of this connection's commands: the default (0) until SASL says otherwise. */
   tenantId = 0
+  /** SASL succeeded on this connection (required for most binary requests when auth is on). */
+  authenticated = false
   readonly #backend: MemcacheBackend
   readonly #counters: MemcacheCounters
   readonly #text: MemcacheTextParser
@@ -258,6 +267,11 @@ export class MemcacheSession {
   // ── text ─────────────────────────────────────────────────────────────────────────────
 
   #stepText (): number {
+    if (this.#backend.authRequired === true) {
+      this.output.writeAscii(TEXT_AUTH_REQUIRED)
+      this.#closing = true
+      return SessionState.CLOSING
+    }
     const request = this.#textRequest
     const kind = this.#text.parse(this.#input, this.#start, this.#end, request)
     this.#consume(this.#text.consumed)
@@ -457,7 +471,13 @@ export class MemcacheSession {
         writeErrorResponse(this.output, request.opcode, request.status, request.opaque)
         this.#closing = true
         return SessionState.CLOSING
-      default: return this.#executeBinary(request)
+      default:
+        if (!this.authenticated && this.#backend.authRequired === true && !AUTH_FREE_OPCODES.has(request.command)) {
+          // memcached's authenticated(): refused even for quiet requests; framing is kept.
+          writeErrorResponse(this.output, request.opcode, BinaryStatus.AUTH_ERROR, request.opaque)
+          return CONTINUE
+        }
+        return this.#executeBinary(request)
     }
   }
 
@@ -574,16 +594,21 @@ export class MemcacheSession {
         return CONTINUE
       case Opcode.SASL_AUTH: {
         counters.authCmds++
-        const tenantId = request.key.toString('latin1') === 'PLAIN' ? this.#plain(request.value) : -1
-        if (tenantId < 0) {
-          counters.authErrors++
-          writeErrorResponse(out, request.opcode, BinaryStatus.AUTH_ERROR, request.opaque)
-        } else {
-          this.tenantId = tenantId
-          writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 13, request.opaque, 0)
-          out.writeAscii('Authenticated')
+        const outcome = request.key.toString('latin1') === 'PLAIN' ? this.#plain(request.value) : -1
+        if (typeof outcome === 'number') {
+          this.#saslReply(outcome, request.opcode, request.opaque)
+          return CONTINUE
         }
-        return CONTINUE
+        // Verified off the main thread: later requests wait, so they run as the new tenant.
+        const { opcode, opaque } = request
+        this.pending = outcome.then((tenantId) => {
+          this.pending = null
+          this.#saslReply(tenantId, opcode, opaque)
+        }, () => {
+          this.pending = null
+          this.#saslReply(-1, opcode, opaque)
+        })
+        return SessionState.WAITING
       }
       default: // SASL_STEP: PLAIN has no second step
         counters.authCmds++
@@ -712,8 +737,21 @@ export class MemcacheSession {
     return result.error === null && result.cas === cas ? BinaryStatus.SUCCESS : BinaryStatus.KEY_EXISTS
   }
 
-  /** SASL PLAIN's message: [authzid] NUL authcid NUL password. Returns the tenant or -1. */
-  #plain (message: Buffer): number {
+  /** SASL_AUTH's answer: success makes `tenantId` this connection's tenant; -1 is AUTH_ERROR (an earlier login stays). */
+  #saslReply (tenantId: number, opcode: number, opaque: number): void {
+    if (tenantId < 0) {
+      this.#counters.authErrors++
+      writeErrorResponse(this.output, opcode, BinaryStatus.AUTH_ERROR, opaque)
+      return
+    }
+    this.tenantId = tenantId
+    this.authenticated = true
+    writeResponseHeader(this.output, opcode, BinaryStatus.SUCCESS, 0, 0, 13, opaque, 0)
+    this.output.writeAscii('Authenticated')
+  }
+
+  /** SASL PLAIN's message: [authzid] NUL authcid NUL password. Returns the tenant or -1 (or a Promise of it). */
+  #plain (message: Buffer): number | Promise<number> {
     const first = message.indexOf(0)
     const second = first < 0 ? -1 : message.indexOf(0, first + 1)
     if (second < 0 || message.indexOf(0, second + 1) >= 0) return -1
@@ -859,6 +897,9 @@ const TEXT_SET_MODE: Partial<Record<TextOp, SetMode>> = {
   [TextOp.PREPEND]: SetMode.PREPEND,
   [TextOp.CAS]: SetMode.CAS
 }
+
+/** Binary requests served before SASL succeeds when auth is required (memcached's authenticated()). */
+const AUTH_FREE_OPCODES: ReadonlySet<number> = new Set([Opcode.SASL_LIST_MECHS, Opcode.SASL_AUTH, Opcode.SASL_STEP, Opcode.VERSION])
 
 /** Binary statuses for catalog errors; anything else is INTERNAL_ERROR with the catalog message. */
 const BINARY_STATUS_OF_ERROR: Partial<Record<ErrorCode, BinaryStatus>> = {

@@ -17,8 +17,9 @@ import { globMatch } from './resp-glob.js'
 import { formatInfo, REDIS_COMPAT_VERSION } from './resp-info.js'
 import type { RespWriter } from './resp-writer.js'
 
-/** The user every connection is, until tenants bring credentials (Redis's default user). */
+/** Redis's default user: the default tenant (id 0); `AUTH <secret>` authenticates as it. */
 const DEFAULT_USER = 'default'
+const ERR_HELLO_NOAUTH = 'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time'
 
 function pingCommand (_x: RespContext, s: RespSession, argv: Uint8Array[], argc: number): void {
   if (argc > 2) { s.out.error(errWrongArity('ping')); return }
@@ -44,24 +45,41 @@ function selectCommand (_x: RespContext, s: RespSession, argv: Uint8Array[]): vo
 }
 
 /**
- * Checks (user, password). With no credentials configured every connection is the default
- * user, whom Redis lets in with any password ("nopass"); other users do not exist.
- * Writes WRONGPASS and returns false when refused.
+ * Checks (user, password), then runs `then` on success. With no credentials configured every
+ * connection is the default user, whom Redis lets in with any password ("nopass"); other
+ * users do not exist. With credentials, the host's tenant registry decides, and a success
+ * makes the tenant the connection's for every later command. Writes WRONGPASS when refused (an
+ * earlier successful AUTH stays in force, as in Redis). Returns a Promise when the check runs
+ * off the main thread: the dispatcher holds the connection's later commands until it settles.
  */
-function authenticate (x: RespContext, s: RespSession, user: Uint8Array, _password: Uint8Array): boolean {
-  if (x.host.authRequired || argText(user) !== DEFAULT_USER) { s.out.error(ERR_WRONGPASS); return false }
-  s.authenticated = true
-  return true
+function authenticate (x: RespContext, s: RespSession, user: Uint8Array | null, password: Uint8Array, then: () => void): void | Promise<void> {
+  const userName = user === null ? DEFAULT_USER : argText(user)
+  const check = x.host.authenticate
+  if (!x.host.authRequired || check === undefined) {
+    if (x.host.authRequired || userName !== DEFAULT_USER) { s.out.error(ERR_WRONGPASS); return }
+    s.authenticated = true
+    then()
+    return
+  }
+  const settle = (tenantId: number | null): void => {
+    if (tenantId === null) { s.out.error(ERR_WRONGPASS); return }
+    s.authenticated = true
+    s.tenantId = tenantId
+    then()
+  }
+  const outcome = check(userName, argText(password))
+  if (outcome instanceof Promise) return outcome.then(settle)
+  settle(outcome)
 }
 
-function authCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: number): void {
+function authCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: number): void | Promise<void> {
   if (argc > 3) { s.out.error(ERR_SYNTAX); return }
-  if (argc === 2) {
+  if (argc === 2 && !x.host.authRequired) {
     // AUTH <password> authenticates the default user, who has no password configured.
     s.out.error(ERR_AUTH_NOT_CONFIGURED)
     return
   }
-  if (authenticate(x, s, argv[1]!, argv[2]!)) s.out.ok()
+  return authenticate(x, s, argc === 2 ? null : argv[1]!, argv[argc - 1]!, () => s.out.ok())
 }
 
 /** Client names and library attributes: printable ASCII without spaces (Redis's rule). */
@@ -70,7 +88,7 @@ function validAttribute (value: Uint8Array): boolean {
   return true
 }
 
-function helloCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: number): void {
+function helloCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: number): void | Promise<void> {
   const out = s.out
   let next = 1
   if (argc >= 2) {
@@ -90,7 +108,18 @@ function helloCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc:
       return
     }
   }
-  if (user !== null && password !== null && !authenticate(x, s, user, password)) return
+  if (user !== null && password !== null) {
+    // A copy: the reply may come after the check settles, when argv's bytes may be reused.
+    const kept = name === null ? null : Buffer.from(name)
+    return authenticate(x, s, user, password, () => helloReply(s, kept))
+  }
+  if (x.host.authRequired && !s.authenticated) { out.error(ERR_HELLO_NOAUTH); return }
+  helloReply(s, name)
+}
+
+/** HELLO's answer once any AUTH option succeeded: SETNAME, then the server's properties. */
+function helloReply (s: RespSession, name: Uint8Array | null): void {
+  const out = s.out
   if (name !== null) {
     if (!validAttribute(name)) { out.error(ERR_CLIENT_NAME); return }
     s.name = latin1(name)

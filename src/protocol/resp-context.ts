@@ -66,15 +66,21 @@ export interface RespHost {
   readonly settings: RespSettings
   readonly counters: RespCounters
   processInfo (): RespProcessInfo
-  /** Whether clients must AUTH first (false until tenants and credentials exist). */
+  /** Whether clients must AUTH first (any credential configured: see the tenant registry). */
   readonly authRequired: boolean
+  /**
+   * The tenant id that (user, secret) authenticates as, or null; a Promise when it must be
+   * verified off the main thread (scrypt). Absent: nobody has credentials, and only Redis's
+   * `default` user (tenant 0, no password) exists.
+   */
+  authenticate?: (user: string, secret: string) => number | null | Promise<number | null>
 }
 
 /** One client connection's state. */
 export class RespSession {
   readonly id: number
   readonly out: RespWriter
-  /** Tenant the connection acts for (the default tenant until AUTH can pick another). */
+  /** Tenant the connection acts for: the default tenant until AUTH picks another. */
   tenantId = 0
   authenticated = false
   name = ''

@@ -16,6 +16,7 @@ import type { Engine } from '../engine.js'
 import { MemcacheCounters, MemcacheSession, SessionState, type MemcacheBackend, type MemcacheLimits } from '../protocol/memcache-session.js'
 import { REQUEST_MAGIC } from '../protocol/memcache-binary.js'
 import { TextReply } from '../protocol/memcache-text.js'
+import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import type { ConnectionBudget } from './connection-budget.js'
 
 /**
@@ -58,7 +59,8 @@ export class MemcacheServer {
   #closed = false
   port = 0
 
-  constructor (engine: Engine, budget: ConnectionBudget) {
+  /** Without `tenants` nobody has credentials: every connection is the default tenant. */
+  constructor (engine: Engine, budget: ConnectionBudget, tenants?: TenantRegistry) {
     this.#engine = engine
     this.#budget = budget
     const limits = engine.config.limits
@@ -71,9 +73,15 @@ export class MemcacheServer {
       stats: (group) => group === '' ? this.#generalStats() : null,
       scheduleFlush: (tenantId, atMs) => this.#scheduleFlush(tenantId, atMs),
       dueFlush: (tenantId) => this.#dueFlush(tenantId),
-      // No credentials are configured yet (tenants and auth: issue 5): every SASL PLAIN login
-      // is accepted as the default tenant.
-      authenticate: () => 0
+      // With no credential configured anywhere, every SASL PLAIN login is the default tenant
+      // (as every unauthenticated connection is); otherwise the registry checks the secret.
+      authenticate: (user, password) => {
+        if (tenants === undefined || !tenants.authRequired) return 0
+        const outcome = tenants.authenticateFast(user, password)
+        return outcome instanceof Promise ? outcome.then((tenantId) => tenantId ?? -1) : outcome ?? -1
+      },
+      // Read per request: a tenant created with a secret turns auth on without a restart.
+      get authRequired () { return tenants?.authRequired ?? false }
     }
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
   }

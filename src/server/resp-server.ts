@@ -23,6 +23,7 @@ import { ERR_MAX_CLIENTS } from '../protocol/resp-errors.js'
 import { ParseStatus, RespParser } from '../protocol/resp-parser.js'
 import { RespWriter } from '../protocol/resp-writer.js'
 import type { Logger } from '../util/log.js'
+import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import type { ConnectionBudget } from './connection-budget.js'
 
 /**
@@ -45,7 +46,8 @@ export class RespServer {
   #nextClientId = 1
   port = 0
 
-  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger) {
+  /** Without `tenants` nobody has credentials: every connection is the default tenant. */
+  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry) {
     this.#engine = engine
     this.#budget = budget
     this.#logger = logger
@@ -64,7 +66,11 @@ export class RespServer {
       settings,
       counters: this.#counters,
       processInfo: () => this.#processInfo(),
-      authRequired: false
+      // Read per command: a tenant created with a secret turns auth on without a restart.
+      get authRequired () { return tenants?.authRequired ?? false },
+      ...(tenants !== undefined
+        ? { authenticate: (user: string, secret: string) => tenants.authenticateFast(user, secret) }
+        : {})
     }
     this.#commands = new RespCommands(host)
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))

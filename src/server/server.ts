@@ -61,8 +61,8 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   const budget = new ConnectionBudget(config.limits.maxConnections)
   const metrics = new Metrics(engine)
   const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics } })
-  const memcache = new MemcacheServer(engine, budget)
-  const resp = new RespServer(engine, budget, logger)
+  const memcache = new MemcacheServer(engine, budget, tenants)
+  const resp = new RespServer(engine, budget, logger, tenants)
   try {
     await http.listen(config.host, config.httpPort)
     closers.push(() => http.close())

@@ -303,6 +303,15 @@ export class TenantRegistry {
     return id
   }
 
+  /**
+   * `authenticateCached`'s verdict when it has one (synchronous: no stall for a client that
+   * authenticated before, nor for a malformed name or secret), else `authenticate`'s Promise.
+   */
+  authenticateFast (name: string, secret: string): number | null | Promise<number | null> {
+    const cached = this.authenticateCached(name, secret)
+    return cached !== undefined ? cached : this.authenticate(name, secret)
+  }
+
   /** Whether `token` is the configured admin token (constant-time); false when none is configured. */
   verifyAdminToken (token: string): boolean {
     if (this.#adminDigest === null) return false
