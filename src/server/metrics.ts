@@ -93,7 +93,7 @@ export class Metrics {
     shardGauge('free_pages', 'Pages of the shard not assigned to any size class', 'freePages')
     shardCounter('hits', 'Reads that found their key', 'hits')
     shardCounter('misses', 'Reads that did not find their key', 'misses')
-    shardCounter('sets', 'Items written (set, add, replace, append, prepend, incr, touch rewrites)', 'sets')
+    shardCounter('sets', 'Items written (set, add, replace, append, prepend, incr/decr)', 'sets')
     shardCounter('deletes', 'Items removed by delete', 'deletes')
     shardCounter('evictions', 'Items evicted to make room', 'evictions')
     shardCounter('expirations', 'Items removed because their TTL passed', 'expirations')

@@ -168,6 +168,7 @@ export function registerStreamRoute (app: TemplatedApp, deps: StreamDeps): () =>
       }
       ws.getUserData().connection = connection
       if (budget !== undefined && !budget.tryAdmit()) {
+        backend.counters.rejectedConnections++
         closeWith(connection, StreamClose.TRY_AGAIN_LATER, 'too many connections')
         return
       }
