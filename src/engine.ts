@@ -10,6 +10,7 @@
 import { ReadResult, WriteOptions } from './core/slab-store.js'
 import { shardOf } from './core/key-hash.js'
 import { SetMode, StoreStatus } from './core/store-status.js'
+import { MAX_CONTENT_TYPE_BYTES } from './core/item-ext.js'
 import { Result, type Command } from './command/command.js'
 import { errorForStatus } from './command/status-errors.js'
 import { SlabcacheError } from './errors.js'
@@ -21,6 +22,8 @@ import type { Config } from './config/load-config.js'
 
 /** Buckets a scan visits per call and shard before returning a partial page. */
 const SCAN_BUCKETS_PER_CALL = 4096
+/** Tag members removed per lock hold during an invalidation (≈ 0.3 ms of lock time). */
+const TAG_SLICE_ITEMS = 1024
 
 export interface EngineOptions {
   /** Accept debug ring ops (worker crash simulation); tests only. */
@@ -97,20 +100,41 @@ export class Engine {
   #execute (command: Command, result: Result): Result | Promise<Result> {
     switch (command.op) {
       case 'get': {
-        const status = this.#storeFor(command.tenantId, command.key).get(command.tenantId, command.key, this.#lastHash, this.#read)
+        const store = this.#storeFor(command.tenantId, command.key)
+        const withTags = command.withTags === true
+        const read = this.#read
+        const status = withTags
+          ? store.getWithTags(command.tenantId, command.key, this.#lastHash, read)
+          : store.get(command.tenantId, command.key, this.#lastHash, read)
         result.status = status
         if (status === StoreStatus.OK) {
-          result.value = this.#read.value
-          result.valueLength = this.#read.valueLength
-          result.flags = this.#read.flags
-          result.cas = this.#read.cas
+          result.value = read.value
+          result.valueLength = read.valueLength
+          result.flags = read.flags
+          result.cas = read.cas
+          // A view only for items that have a content type: untagged gets allocate nothing.
+          if (read.contentTypeLength !== 0) result.contentType = read.contentType.subarray(0, read.contentTypeLength)
+          if (withTags) result.tags = read.tags
         }
         return this.#finish(result)
       }
       case 'set': {
         if (command.key.length > this.config.limits.maxKeyBytes) return this.#fail(result, 'KEY_TOO_LARGE')
         if (command.value.length > this.config.limits.maxValueBytes) return this.#fail(result, 'VALUE_TOO_LARGE')
+        const tags = command.tags
+        if (tags !== undefined) {
+          const limits = this.config.limits
+          if (tags.length > limits.maxTagsPerItem) return this.#fail(result, 'TOO_MANY_TAGS', `an item may carry at most ${limits.maxTagsPerItem} tags; received ${tags.length}`)
+          for (let i = 0; i < tags.length; i++) {
+            if (tags[i]!.length > limits.maxTagBytes) return this.#fail(result, 'TAG_TOO_LARGE', `a tag may be at most ${limits.maxTagBytes} bytes; received ${tags[i]!.length}`)
+          }
+        }
+        if (command.contentType !== undefined && command.contentType.length > MAX_CONTENT_TYPE_BYTES) {
+          return this.#fail(result, 'BAD_REQUEST', `content type longer than ${MAX_CONTENT_TYPE_BYTES} bytes`)
+        }
         const write = this.#write
+        write.tags = tags ?? null
+        write.contentType = command.contentType ?? null
         write.mode = command.mode
         write.flags = command.flags
         write.keepTtl = command.keepTtl
@@ -161,6 +185,7 @@ export class Engine {
       case 'stats':
         result.stats = this.stats()
         return result
+      case 'invalidateTag': return this.#invalidateTag(command.tenantId, command.tag, result)
       case 'debugClock':
         try {
           this.clock.advance(command.advanceMs)
@@ -236,6 +261,34 @@ export class Engine {
       if (next === 0) { shard++; bucket = 0 } else bucket = next
     }
     result.cursor = shard >= this.shards.count ? 0 : shard * 2 ** 32 + bucket
+    return result
+  }
+
+  /**
+   * Tag invalidation: on every shard, removes the tag's members in slices of TAG_SLICE_ITEMS,
+   * one lock hold each (writers on the main thread and the shard worker interleave between
+   * slices). O(members). Bounded by the member count the first slice saw, so writers tagging
+   * new keys meanwhile cannot keep it running; the walk takes the oldest members first, so
+   * every key tagged before the call is gone when it returns (unless rewritten meanwhile).
+   */
+  #invalidateTag (tenantId: number, tag: Uint8Array, result: Result): Result {
+    if (tag.length > this.config.limits.maxTagBytes) return this.#fail(result, 'TAG_TOO_LARGE', `a tag may be at most ${this.config.limits.maxTagBytes} bytes; received ${tag.length}`)
+    const hash = this.#hasher.hash(tenantId, tag, 0, tag.length)
+    let removed = 0
+    for (let id = 0; id < this.shards.count; id++) {
+      const store = this.shards.store(id)
+      let budget = -1
+      let processed = 0
+      for (;;) {
+        const left = store.invalidateTag(tenantId, tag, hash, TAG_SLICE_ITEMS)
+        if (left < 0) return this.#fail(result, 'SHARD_UNAVAILABLE', `shard ${id} lock timed out after ${removed} keys were removed`)
+        removed += store.lastRemoved
+        processed += store.lastTagProcessed
+        if (budget < 0) budget = processed + left
+        if (left === 0 || processed >= budget) break
+      }
+    }
+    result.count = removed
     return result
   }
 

@@ -58,7 +58,9 @@ export const ERROR_CATALOG = {
   // HTTP API (issue 5): statuses from 60 so that parallel additions do not collide.
   METHOD_NOT_ALLOWED: { status: 60, name: 'MethodNotAllowedError', httpStatus: 405, message: 'method not allowed on this endpoint' },
   PRECONDITION_FAILED: { status: 61, name: 'PreconditionFailedError', httpStatus: 412, message: 'the item does not match If-Match / If-None-Match' },
-  RATE_LIMITED: { status: 62, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' }
+  RATE_LIMITED: { status: 62, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' },
+  TOO_MANY_TAGS: { status: 18, name: 'TooManyTagsError', httpStatus: 400, message: 'more tags than the configured limit' },
+  TAG_TOO_LARGE: { status: 19, name: 'TagTooLargeError', httpStatus: 400, message: 'tag is longer than the configured limit' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

@@ -9,8 +9,13 @@ import type { ErrorCode } from '../errors.js'
 import type { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
 
 export type Command =
-  | { op: 'get', tenantId: number, key: Uint8Array }
-  | { op: 'set', tenantId: number, key: Uint8Array, value: Uint8Array, mode: SetMode, ttlMs: number, flags: number, keepTtl: boolean, casExpected: number }
+  /** withTags: also return the item's tags (read under the shard lock; allocates). */
+  | { op: 'get', tenantId: number, key: Uint8Array, withTags?: boolean }
+  /**
+   * tags replace the item's tags (absent: none); APPEND, PREPEND and APPEND_OR_SET onto an
+   * existing item keep its tags and content type. contentType (≤ 255 bytes) is stored with it.
+   */
+  | { op: 'set', tenantId: number, key: Uint8Array, value: Uint8Array, mode: SetMode, ttlMs: number, flags: number, keepTtl: boolean, casExpected: number, tags?: readonly Uint8Array[], contentType?: Uint8Array }
   | { op: 'delete', tenantId: number, key: Uint8Array }
   | { op: 'exists', tenantId: number, key: Uint8Array }
   /** ttlMs 0 removes the expiry (persist). */
@@ -23,6 +28,8 @@ export type Command =
   | { op: 'flush', tenantId: number }
   | { op: 'stats' }
   | { op: 'debugClock', advanceMs: number }
+  /** Removes every key of the tenant carrying `tag`, on every shard; result.count = removed. */
+  | { op: 'invalidateTag', tenantId: number, tag: Uint8Array }
 
 /**
  * What a command produced. For inline (O(1)) commands the engine reuses one Result object:
@@ -45,9 +52,13 @@ export class Result {
   /** scan: keys found and the next cursor. */
   keys: Buffer[] = []
   cursor = 0
-  /** flush: items removed. */
+  /** flush, invalidateTag: items removed. */
   count = 0
   stats: unknown = null
+  /** get: the item's content type (a view of a scratch buffer, valid until the next call), or null. */
+  contentType: Buffer | null = null
+  /** get with withTags: copies of the item's tag names. */
+  tags: Buffer[] = []
 
   reset (): this {
     this.status = 0
@@ -62,6 +73,8 @@ export class Result {
     this.cursor = 0
     this.count = 0
     this.stats = null
+    this.contentType = null
+    if (this.tags.length !== 0) this.tags = []
     return this
   }
 }

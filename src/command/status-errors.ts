@@ -18,7 +18,8 @@ const TABLE: Record<StoreStatus, ErrorCode | null> = {
   [StoreStatus.NOT_NUMERIC]: 'NOT_NUMERIC',
   [StoreStatus.OVERFLOW]: 'COUNTER_OVERFLOW',
   [StoreStatus.BUSY]: 'SHARD_UNAVAILABLE',
-  [StoreStatus.BAD_TENANT]: 'BAD_REQUEST'
+  [StoreStatus.BAD_TENANT]: 'BAD_REQUEST',
+  [StoreStatus.BAD_METADATA]: 'BAD_REQUEST'
 }
 
 /** The catalog error for a store outcome, or null if the outcome is not a failure. */

@@ -35,6 +35,8 @@ export interface Config {
     readonly maxConnections: number
     /** Most keys/items in one HTTP mget, mset or key-listing page. */
     readonly maxBatchItems: number
+    readonly maxTagsPerItem: number
+    readonly maxTagBytes: number
   }
   readonly debug: {
     readonly clockControl: boolean

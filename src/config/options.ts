@@ -20,6 +20,8 @@ export const MAX_SHARDS = 64
  */
 export const MAX_KEY_BYTES = 4096
 export const MAX_VALUE_BYTES = 1 * GIB
+/** Most tags an item can carry in the slab format (core/item-ext.ts MAX_ITEM_TAGS). */
+export const MAX_TAGS_PER_ITEM = 255
 /** Room for framing and headers on top of the largest value in the default request limit. */
 export const REQUEST_OVERHEAD_BYTES = 64 * KIB
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -258,6 +260,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'largest request or body; at least max-value-bytes'
   }),
   option({ key: 'limits.maxConnections', flag: 'max-connections', valueName: '<n>', default: { raw: 10_000 }, parse: integer(1, 1_000_000), help: 'most client connections open at once, all protocols together' }),
+  option({ key: 'limits.maxTagsPerItem', flag: 'max-tags-per-item', valueName: '<n>', default: { raw: 16 }, parse: integer(0, MAX_TAGS_PER_ITEM), help: `most tags one item may carry (0 disables tags; at most ${MAX_TAGS_PER_ITEM})` }),
+  option({ key: 'limits.maxTagBytes', flag: 'max-tag-bytes', valueName: '<n>', default: { raw: 256 }, parse: integer(1, MAX_KEY_BYTES), help: 'longest tag name in bytes' }),
   option({ key: 'debug.clockControl', flag: 'debug-clock-control', valueName: null, default: { raw: false }, parse: boolean, help: 'enable the debug clock command that moves server time (tests only)' }),
   // Tenants and auth (issue 5). Any secret or token here turns authentication on everywhere.
   option({ key: 'auth.adminToken', flag: 'admin-token', valueName: '<token>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'bearer token for the admin endpoints (/v1/tenants); setting it requires auth on every protocol' }),

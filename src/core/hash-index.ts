@@ -6,7 +6,7 @@
  * bits, so every bucket of every shard is used. Invariant: every live item is on exactly one
  * chain, the one of its bucket, and nothing else is.
  */
-import { I_HASH_NEXT, I_META, ITEM_HEADER_BYTES, KIND_ITEM, META_IDENTITY_MASK, META_KIND_SHIFT, META_TENANT_SHIFT } from './slab-layout.js'
+import { I_HASH_NEXT, I_META, ITEM_HEADER_BYTES, KIND_ITEM, META_IDENTITY_MASK, META_KIND_SHIFT, META_TAG_RECORD, META_TENANT_SHIFT } from './slab-layout.js'
 import type { SlabMemory } from './slab-memory.js'
 
 /** Returned by findGuarded when the chain it walked cannot be a consistent one. */
@@ -41,6 +41,21 @@ export class HashIndex {
     let ref = words[this.#indexWord + (hash & this.#mask)]!
     while (ref !== 0) {
       if ((words[ref * 2 + I_META]! & META_IDENTITY_MASK) === identity && this.#keyEquals(ref, key)) return ref
+      ref = words[ref * 2 + I_HASH_NEXT]!
+    }
+    return 0
+  }
+
+  /**
+   * Exact lookup of the tag record of (tenant, tag) under the lock (item-ext.ts): the same
+   * chains, in the record namespace that no user key lookup matches. Returns its ref or 0.
+   */
+  findRecord (tenantId: number, tag: Uint8Array, hash: number): number {
+    const words = this.#words
+    const identity = (HashIndex.identity(tenantId, tag.length) | META_TAG_RECORD) >>> 0
+    let ref = words[this.#indexWord + (hash & this.#mask)]!
+    while (ref !== 0) {
+      if (((words[ref * 2 + I_META]! & META_IDENTITY_MASK) >>> 0) === identity && this.#keyEquals(ref, tag)) return ref
       ref = words[ref * 2 + I_HASH_NEXT]!
     }
     return 0

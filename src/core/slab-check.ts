@@ -11,6 +11,11 @@
  * class's pages) + the uncarved rest of its carve page must equal the class's chunks, so by
  * pigeonhole every carved chunk was reached, and none is PENDING or leaked. Lists reached after the LRU (hash chains, wheel) identify an item by its
  * 64-byte granule and the exact ref stored there, instead of re-deriving chunk alignment.
+ * Tags (item-ext.ts): every record on a hash chain is a carved record chunk with members; its
+ * list is well linked, each member node is a node of a live item of the record's tenant that
+ * names this record, R_COUNT is the list length, and the lists together hold every node of
+ * every tagged item (each item's records distinct); records count in their class's in-use
+ * chunks and in their tenant's bytes.
  * The cost is memory latency: each pass over the items is a walk in list order, ~50 ns per
  * item once the slab is larger than the caches.
  */
@@ -22,8 +27,9 @@ import {
   H_ITEM_COUNT, HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_HASH_NEXT, I_LRU_NEXT, I_LRU_PREV, I_META,
   I_VALUE_LEN, I_WHEEL_NEXT, I_WHEEL_PREV, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS,
   META_CHUNKED, META_KIND_SHIFT, PAGE_BYTES, PAGE_FREE, T_BYTES, T_ITEMS, TICK_MS, WHEEL_LEVELS, WHEEL_OVERFLOW, WHEEL_SLOT_BITS,
-  WHEEL_SLOTS, chunkListOffset, metaKeyLength, metaKind, metaTenant
+  WHEEL_SLOTS, metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
+import { N_NEXT, N_OWNER, N_PREV, N_RECORD, R_COUNT, R_HEAD, R_TAIL, chunkListAt, dataOffset, tagCountOf, tagNode } from './item-ext.js'
 import { J_NONE } from './slab-lock.js'
 import type { SlabStore } from './slab-store.js'
 
@@ -38,6 +44,7 @@ const ITEM = 2
 const VALUE = 4
 const CHAINED = 8
 const WHEELED = 16
+const RECORD = 32
 const GRANULE_BYTES = 64
 const GRANULE_REF_SHIFT = 3
 
@@ -122,6 +129,8 @@ export function checkSlab (store: SlabStore): number {
   let itemBytes = 0
   let chunkBytes = 0
   let withExpiry = 0
+  /** Live items with an extension block, checked against the tag records below. */
+  const tagged: number[] = []
   for (let cls = 0; cls < allocator.classCount; cls++) {
     const base = memory.classWord(cls)
     const size = layout.classSizes[cls]!
@@ -164,16 +173,19 @@ export function checkSlab (store: SlabStore): number {
       // The item itself: tenant, lengths, value chunks, bytes.
       const tenant = metaTenant(meta)
       if (tenant >= MAX_TENANTS) fail(`item ${ref} has tenant ${tenant}`)
-      const keyLength = metaKeyLength(meta)
+      if ((meta & META_TAG_RECORD) !== 0) fail(`tag record ${ref} is on class ${cls}'s LRU`)
       const valueLength = words[ref * 2 + I_VALUE_LEN]!
+      const data = dataOffset(words, ref, meta)
+      if (data > size) fail(`item ${ref} extension block overflows its chunk`)
+      if ((meta & META_EXT) !== 0) tagged.push(ref)
       let held = size
       if ((meta & META_CHUNKED) === 0) {
-        if (ITEM_HEADER_BYTES + keyLength + valueLength > size) fail(`item ${ref} overflows its chunk`)
-        itemBytes += ITEM_HEADER_BYTES + keyLength + valueLength
+        if (data + valueLength > size) fail(`item ${ref} overflows its chunk`)
+        itemBytes += data + valueLength
       } else {
         const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-        if (chunkListOffset(keyLength) + count * 4 > size) fail(`item ${ref} chunk list overflows its chunk`)
-        const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+        if (chunkListAt(data) + count * 4 > size) fail(`item ${ref} chunk list overflows its chunk`)
+        const listWord = ref * 2 + chunkListAt(data) / 4
         for (let i = 0; i < count; i++) {
           const chunk = words[listWord + i]!
           if (!memory.isChunkStart(chunk) || !allocator.isCarved(chunk) || metaKind(words[chunk * 2 + I_META]!) !== KIND_VALUE_CHUNK) fail(`item ${ref} chunk ${i} (${chunk}) is not a value chunk`)
@@ -188,7 +200,7 @@ export function checkSlab (store: SlabStore): number {
           pageUsed[memory.pageOf(chunk)]!++
           held += chunkSize
         }
-        itemBytes += chunkListOffset(keyLength) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
+        itemBytes += chunkListAt(data) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
       }
       if (doubles[ref + F_EXPIRY] !== 0) withExpiry++
       tenantItems[tenant]!++
@@ -197,6 +209,72 @@ export function checkSlab (store: SlabStore): number {
     }
     if (prev !== words[base + C_LRU_TAIL]) fail(`class ${cls} LRU tail is ${words[base + C_LRU_TAIL]}, last member ${prev}`)
   }
+
+  // Tag records: reached through the hash chains (they are on no LRU), before the pigeonhole
+  // count, which must include them.
+  let listedNodes = 0
+  for (let bucket = 0; bucket < layout.bucketCount; bucket++) {
+    let steps = 0
+    for (let ref = words[memory.indexWord + bucket]!; ref !== 0; ref = words[ref * 2 + I_HASH_NEXT]!) {
+      if (++steps > limit) fail(`bucket ${bucket}: chain cycle (an item chained twice)`)
+      if (!memory.isChunkStart(ref) || !allocator.isCarved(ref)) fail(`bucket ${bucket} chains ${ref}, not a carved chunk`)
+      const meta = words[ref * 2 + I_META]!
+      if ((meta & META_TAG_RECORD) === 0) continue
+      const g = granuleOf(ref, minRef)
+      if (metaKind(meta) !== KIND_ITEM || (marks[g]! & ~RECORD) !== 0) fail(`tag record ${ref} is not a record chunk (kind ${metaKind(meta)}, marks ${marks[g]})`)
+      if ((marks[g]! & RECORD) !== 0) fail(`tag record ${ref} chained twice (or a chain cycle)`)
+      marks[g] = RECORD
+      refAt[g] = ref
+      const tenant = metaTenant(meta)
+      const size = memory.chunkBytesOf(ref)
+      if (tenant >= MAX_TENANTS) fail(`tag record ${ref} has tenant ${tenant}`)
+      if (ITEM_HEADER_BYTES + metaKeyLength(meta) > size) fail(`tag record ${ref} overflows its chunk`)
+      if (doubles[ref + F_EXPIRY] !== 0) fail(`tag record ${ref} has an expiry`)
+      const count = words[ref * 2 + R_COUNT]!
+      if (count === 0) fail(`tag record ${ref} has no members`)
+      let members = 0
+      let prev = 0
+      for (let node = words[ref * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) {
+        if (++members > count) fail(`tag record ${ref}: list longer than its count ${count} (or a cycle)`)
+        if (words[node * 2 + N_PREV] !== prev) fail(`tag record ${ref}: prev of node ${node} is ${words[node * 2 + N_PREV]}, expected ${prev}`)
+        if (words[node * 2 + N_RECORD] !== ref) fail(`tag record ${ref} lists node ${node} of record ${words[node * 2 + N_RECORD]}`)
+        const owner = words[node * 2 + N_OWNER]!
+        if (owner < minRef || owner >= memory.endRef) fail(`tag node ${node} names owner ${owner}, outside the pages`)
+        const og = granuleOf(owner, minRef)
+        if (refAt[og] !== owner || (marks[og]! & ITEM) === 0) fail(`tag node ${node} names owner ${owner}, not a live item`)
+        const ownerMeta = words[owner * 2 + I_META]!
+        if ((ownerMeta & META_EXT) === 0 || metaTenant(ownerMeta) !== tenant) fail(`tag node ${node}: owner ${owner} is untagged or of another tenant`)
+        const keyLength = metaKeyLength(ownerMeta)
+        const index = (node - tagNode(owner, keyLength, 0)) / 2
+        if (!Number.isInteger(index) || index < 0 || index >= tagCountOf(words, owner, keyLength)) fail(`tag node ${node} is not a node of its owner ${owner}`)
+        prev = node
+      }
+      if (members !== count) fail(`tag record ${ref}: count ${count} != list length ${members}`)
+      if (words[ref * 2 + R_TAIL] !== prev) fail(`tag record ${ref}: tail ${words[ref * 2 + R_TAIL]}, last member ${prev}`)
+      listedNodes += members
+      const cls = memory.pageClass[memory.pageOf(ref)]!
+      inUse[cls]!++
+      pageUsed[memory.pageOf(ref)]!++
+      tenantBytes[tenant]! += size
+      chunkBytes += size
+    }
+  }
+  let itemNodes = 0
+  for (const ref of tagged) {
+    const keyLength = metaKeyLength(words[ref * 2 + I_META]!)
+    const count = tagCountOf(words, ref, keyLength)
+    for (let i = 0; i < count; i++) {
+      const node = tagNode(ref, keyLength, i)
+      const record = words[node * 2 + N_RECORD]!
+      if (record < minRef || record >= memory.endRef || refAt[granuleOf(record, minRef)] !== record || (marks[granuleOf(record, minRef)]! & RECORD) === 0) fail(`item ${ref} tag ${i} names ${record}, not a chained tag record`)
+      if (words[node * 2 + N_OWNER] !== ref) fail(`item ${ref} tag node ${i} names owner ${words[node * 2 + N_OWNER]}`)
+      for (let j = 0; j < i; j++) {
+        if (words[tagNode(ref, keyLength, j) * 2 + N_RECORD] === record) fail(`item ${ref} carries tag record ${record} twice`)
+      }
+    }
+    itemNodes += count
+  }
+  if (itemNodes !== listedNodes) fail(`${itemNodes} tag nodes in items, ${listedNodes} on record lists`)
 
   // Pigeonhole: distinct free + in-use chunks reached + uncarved == chunks of the class's pages.
   for (let cls = 0; cls < allocator.classCount; cls++) {
@@ -220,6 +298,12 @@ export function checkSlab (store: SlabStore): number {
   for (let bucket = 0; bucket < layout.bucketCount; bucket++) {
     for (let ref = words[indexWord + bucket]!; ref !== 0; ref = words[ref * 2 + I_HASH_NEXT]!) {
       const g = granuleOf(ref, minRef)
+      if (refAt[g] === ref && marks[g] === RECORD) {
+        const meta = words[ref * 2 + I_META]!
+        const hash = keyHash(metaTenant(meta), memory.bytes, ref * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta))
+        if ((hash & layout.bucketMask) !== bucket) fail(`tag record ${ref} is on bucket ${bucket}, hashes to ${hash & layout.bucketMask}`)
+        continue
+      }
       if (refAt[g] !== ref || (marks[g]! & ITEM) === 0) fail(`bucket ${bucket} chains non-item ${ref}`)
       if ((marks[g]! & CHAINED) !== 0) fail(`item ${ref} chained twice (or a chain cycle)`)
       marks[g]! |= CHAINED

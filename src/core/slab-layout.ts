@@ -22,8 +22,11 @@
  */
 
 export const SLAB_MAGIC = 0x534c4142 // 'SLAB'
-/** 2: per-page in-use chunk counts (pageUsedBase), H_EMPTY_PAGES, lazy carving (C_CARVE_*). */
-export const LAYOUT_VERSION = 2
+/**
+ * 2: per-page in-use chunk counts (pageUsedBase), H_EMPTY_PAGES, lazy carving (C_CARVE_*).
+ * 3: item extension block (META_EXT: tags and content type) and tag records (META_TAG_RECORD).
+ */
+export const LAYOUT_VERSION = 3
 export const PAGE_BYTES = 1 << 20
 /** Smallest chunk; each class is ×1.25 the previous, rounded up to 8 bytes. */
 export const MIN_CHUNK_BYTES = 64
@@ -157,8 +160,15 @@ export const KIND_PENDING = 1
 export const KIND_ITEM = 2
 export const KIND_VALUE_CHUNK = 3
 export const META_CHUNKED = 1 << 27
-/** The part of meta a lookup compares: key length, tenant and kind. */
-export const META_IDENTITY_MASK = (1 << 27) - 1
+/** The item carries an extension block after its key (tags, content type): see item-ext.ts. */
+export const META_EXT = 1 << 28
+/**
+ * The chunk is a tag record, not a user item (see item-ext.ts). Part of the lookup identity, so
+ * a user key lookup (bit clear) never matches a record and a record lookup never matches a key.
+ */
+export const META_TAG_RECORD = 1 << 29
+/** The part of meta a lookup compares: key length, tenant, kind and the tag-record namespace bit. */
+export const META_IDENTITY_MASK = ((1 << 27) - 1) | META_TAG_RECORD
 
 /** Builds an item's meta word. */
 export function makeMeta (keyLength: number, tenantId: number, kind: number, chunked: boolean): number {

@@ -15,6 +15,11 @@
  * (bucket chains, LRU and free lists, the wheel, the free-page stack, item and byte counts) is
  * derived and rebuilt (per-page in-use counts included). LRU order is restored from CAS order
  * (CAS grows with write time).
+ * Tags (item-ext.ts): a record chunk keeps its tag name; its member list and count are derived
+ * from the live items' nodes (relinked oldest first, so the newest member is at the head). An
+ * item whose node names something that is not a record of its tenant, or one record twice, is
+ * dropped (keeping it could let it survive an invalidation); a record left without members is
+ * freed.
  */
 import { pushHead } from './intrusive-list.js'
 import { keyHash } from './key-hash.js'
@@ -22,8 +27,9 @@ import {
   C_CARVE_NEXT, C_CARVE_PAGE, C_CHUNKS_PER_PAGE, C_FREE_COUNT, C_FREE_HEAD, C_ITEM_COUNT, C_PAGE_COUNT, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY,
   H_CHUNK_BYTES, H_EMPTY_PAGES, H_ITEM_BYTES, H_ITEM_COUNT, H_REPAIRS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_LRU_NEXT,
   I_LRU_PREV, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_FREE, KIND_ITEM, KIND_VALUE_CHUNK, MAX_TENANTS,
-  META_CHUNKED, PAGE_FREE, T_BYTES, T_ITEMS, chunkListOffset, metaKeyLength, metaKind, metaTenant
+  META_CHUNKED, PAGE_FREE, T_BYTES, T_ITEMS, metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
+import { N_OWNER, N_PREV, N_NEXT, N_RECORD, R_COUNT, R_HEAD, R_TAIL, chunkListAt, dataOffset, tagCountOf, tagNode } from './item-ext.js'
 import { J_DELETE, J_PAGE_FORMAT, J_SET_COMMIT } from './slab-lock.js'
 import type { SlabStore } from './slab-store.js'
 
@@ -81,6 +87,7 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
 
   // 3. Classify every chunk of every assigned page.
   const items: number[] = []
+  const records = new Set<number>()
   const valueChunks = new Set<number>()
   for (let page = layout.pageCount - 1; page >= 0; page--) {
     const cls = memory.pageClass[page]!
@@ -93,7 +100,10 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
       const ref = first + i * chunkBytes / 8
       const meta = words[ref * 2 + I_META]!
       const kind = metaKind(meta)
-      if (kind === KIND_ITEM && itemFits(store, ref, chunkBytes)) items.push(ref)
+      if (kind === KIND_ITEM && (meta & META_TAG_RECORD) !== 0) {
+        if (metaTenant(meta) < MAX_TENANTS && ITEM_HEADER_BYTES + metaKeyLength(meta) <= chunkBytes) records.add(ref)
+        else freeChunk(store, ref)
+      } else if (kind === KIND_ITEM && itemFits(store, ref, chunkBytes)) items.push(ref)
       else if (kind === KIND_VALUE_CHUNK) valueChunks.add(ref)
       else freeChunk(store, ref)
     }
@@ -104,8 +114,9 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
   const live: number[] = []
   for (const ref of items) {
     const meta = words[ref * 2 + I_META]!
+    if ((meta & META_EXT) !== 0 && !tagsValid(store, ref, records)) { freeChunk(store, ref); continue }
     if ((meta & META_CHUNKED) === 0) { live.push(ref); continue }
-    const listWord = (ref * 8 + chunkListOffset(metaKeyLength(meta))) >>> 2
+    const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
     const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
     let whole = 0
     while (whole < count) {
@@ -131,7 +142,12 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     }
   }
 
-  // 5. Relink live items, oldest first so the newest ends at each LRU head.
+  // 5. Relink live items, oldest first so the newest ends at each LRU head (and tag list head).
+  for (const record of records) {
+    words[record * 2 + R_HEAD] = 0
+    words[record * 2 + R_TAIL] = 0
+    words[record * 2 + R_COUNT] = 0
+  }
   live.sort((a, b) => doubles[a + F_CAS]! - doubles[b + F_CAS]!)
   for (const ref of live) {
     const meta = words[ref * 2 + I_META]!
@@ -143,13 +159,23 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     index.link(ref, keyHash(tenant, memory.bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength))
     allocator.lruPush(cls, ref)
     if (doubles[ref + F_EXPIRY] !== 0) wheel.insert(ref)
+    if ((meta & META_EXT) !== 0) {
+      for (let i = 0; i < tagCountOf(words, ref, keyLength); i++) {
+        const node = tagNode(ref, keyLength, i)
+        const record = words[node * 2 + N_RECORD]!
+        words[node * 2 + N_OWNER] = ref
+        pushHead(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
+        words[record * 2 + R_COUNT]!++
+      }
+    }
+    const data = dataOffset(words, ref, meta)
     let held = memory.chunkBytesOf(ref)
-    let itemBytes = ITEM_HEADER_BYTES + keyLength + words[ref * 2 + I_VALUE_LEN]!
+    let itemBytes = data + words[ref * 2 + I_VALUE_LEN]!
     if ((meta & META_CHUNKED) !== 0) {
-      const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+      const listWord = ref * 2 + chunkListAt(data) / 4
       const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
       for (let i = 0; i < count; i++) held += memory.chunkBytesOf(words[listWord + i]!)
-      itemBytes = chunkListOffset(keyLength) + count * 4 + words[ref * 2 + I_VALUE_LEN]! + count * ITEM_HEADER_BYTES
+      itemBytes = chunkListAt(data) + count * 4 + words[ref * 2 + I_VALUE_LEN]! + count * ITEM_HEADER_BYTES
     }
     const tenantBase = memory.tenantDouble(tenant)
     doubles[tenantBase + T_ITEMS]!++
@@ -157,6 +183,17 @@ export function rebuildSlab (store: SlabStore, nowMs: number): void {
     doubles[H_ITEM_COUNT >>> 3]!++
     doubles[H_ITEM_BYTES >>> 3]! += itemBytes
     doubles[H_CHUNK_BYTES >>> 3]! += held
+  }
+  for (const record of records) {
+    if (words[record * 2 + R_COUNT] === 0) { freeChunk(store, record); continue }
+    const meta = words[record * 2 + I_META]!
+    const tenant = metaTenant(meta)
+    const chunkBytes = memory.chunkBytesOf(record)
+    words[memory.classWord(memory.pageClass[memory.pageOf(record)]!) + C_ITEM_COUNT]!++
+    memory.pageUsed[memory.pageOf(record)]!++
+    index.link(record, keyHash(tenant, memory.bytes, record * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta)))
+    doubles[memory.tenantDouble(tenant) + T_BYTES]! += chunkBytes
+    doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
   }
   let emptyPages = 0
   for (let page = 0; page < layout.pageCount; page++) {
@@ -171,10 +208,25 @@ function itemFits (store: SlabStore, ref: number, chunkBytes: number): boolean {
   const words = store.memory.words
   const meta = words[ref * 2 + I_META]!
   if (metaTenant(meta) >= MAX_TENANTS) return false
-  const keyLength = metaKeyLength(meta)
   const valueLength = words[ref * 2 + I_VALUE_LEN]!
-  if ((meta & META_CHUNKED) === 0) return ITEM_HEADER_BYTES + keyLength + valueLength <= chunkBytes
-  return chunkListOffset(keyLength) + Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES) * 4 <= chunkBytes
+  if (ITEM_HEADER_BYTES + metaKeyLength(meta) > chunkBytes) return false
+  const data = dataOffset(words, ref, meta)
+  if ((meta & META_CHUNKED) === 0) return data + valueLength <= chunkBytes
+  return chunkListAt(data) + Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES) * 4 <= chunkBytes
+}
+
+/** Whether every tag node of item `ref` names a distinct record (in `records`) of its tenant. */
+function tagsValid (store: SlabStore, ref: number, records: ReadonlySet<number>): boolean {
+  const words = store.memory.words
+  const meta = words[ref * 2 + I_META]!
+  const keyLength = metaKeyLength(meta)
+  const count = tagCountOf(words, ref, keyLength)
+  for (let i = 0; i < count; i++) {
+    const record = words[tagNode(ref, keyLength, i) * 2 + N_RECORD]!
+    if (!records.has(record) || metaTenant(words[record * 2 + I_META]!) !== metaTenant(meta)) return false
+    for (let j = 0; j < i; j++) if (words[tagNode(ref, keyLength, j) * 2 + N_RECORD] === record) return false
+  }
+  return true
 }
 
 function freeChunk (store: SlabStore, ref: number): void {

@@ -17,9 +17,14 @@ import {
   H_EXPIRATIONS, H_HIT_HEAD, H_HIT_TAIL, H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_BASE,
   HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_FLAGS, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM,
   KIND_PENDING, KIND_VALUE_CHUNK, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_SETS, align, chunkListOffset, makeMeta,
-  metaKeyLength, metaKind, metaTenant
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_SETS, align, makeMeta,
+  metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
+import {
+  MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, N_NEXT, N_PREV, N_RECORD, R_COUNT, R_HEAD, R_TAIL,
+  chunkListAt, contentTypeLengthOf, contentTypeOffset, dataOffset, extHeader, extWord, newDataOffset, tagCountOf, tagNode
+} from './item-ext.js'
+import { pushHead, unlink } from './intrusive-list.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
@@ -53,6 +58,11 @@ export class ReadResult {
   cas = 0
   /** Absolute expiry in ms, 0 = none. */
   expiryMs = 0
+  /** The item's content type is contentType[0, contentTypeLength); length 0 = none. */
+  readonly contentType: Buffer = Buffer.alloc(MAX_CONTENT_TYPE_BYTES)
+  contentTypeLength = 0
+  /** getWithTags: copies of the item's tag names (allocated per call; a cold path). */
+  tags: Buffer[] = []
 
   constructor () {
     this.value = Buffer.allocUnsafeSlow(256)
@@ -77,6 +87,14 @@ export class WriteOptions {
   keepTtl = false
   /** For SetMode.CAS. */
   casExpected = 0
+  /**
+   * Tags of the new item (replacing the old item's); null or empty = none. APPEND, PREPEND and
+   * APPEND_OR_SET onto an existing item keep its tags and content type and ignore these two.
+   * Duplicates are stored once. At most MAX_ITEM_TAGS, each at most MAX_KEY_BYTES.
+   */
+  tags: readonly Uint8Array[] | null = null
+  /** Content type stored with the new item; null or empty = none; at most MAX_CONTENT_TYPE_BYTES. */
+  contentType: Uint8Array | null = null
 }
 
 const READ_RETRIES = 64
@@ -109,8 +127,10 @@ export class SlabStore {
   lastCas = 0
   /** Value after the last successful incr. */
   lastCounter = 0n
-  /** Items the last flushStep removed. */
+  /** Items the last flushStep or invalidateTag removed. */
   lastRemoved = 0
+  /** Members invalidateTag took off the tag's list in its last call (removed or expired). */
+  lastTagProcessed = 0
 
   readonly #words: Uint32Array
   readonly #doubles: Float64Array
@@ -119,6 +139,14 @@ export class SlabStore {
   readonly #maxValueBytes: number
   readonly #expire: (ref: number) => void
   #scratch: Buffer = Buffer.allocUnsafe(256)
+  /**
+   * Tag records reserved for the item being written (item-ext.ts: each counts one reservation)
+   * and its content type, consumed by #commitNew. Empty outside a write.
+   */
+  readonly #tagRefs = new Uint32Array(MAX_ITEM_TAGS)
+  #tagCount = 0
+  readonly #contentType = Buffer.alloc(MAX_CONTENT_TYPE_BYTES)
+  #contentTypeLength = 0
   /** Donor classes #reclaimPage has tried (reused, so reclaiming allocates nothing). */
   readonly #triedClasses: Uint8Array
   /** Optional fault injection for crash tests: called at named points inside mutations. */
@@ -238,9 +266,84 @@ export class SlabStore {
     const invalid = this.#checkKey(tenantId, key)
     if (invalid !== StoreStatus.OK) return invalid
     if (value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
+    const tags = options.tags
+    if (tags !== null) {
+      if (tags.length > MAX_ITEM_TAGS) return StoreStatus.BAD_METADATA
+      for (let i = 0; i < tags.length; i++) if (tags[i]!.length > MAX_KEY_BYTES) return StoreStatus.BAD_METADATA
+    }
+    if (options.contentType !== null && options.contentType.length > MAX_CONTENT_TYPE_BYTES) return StoreStatus.BAD_METADATA
     if (!this.#enter()) return StoreStatus.BUSY
     try {
       return this.#set(tenantId, key, hash, value, options)
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /**
+   * Like `get` (value, metadata and content type), plus copies of the item's tag names in
+   * `out.tags`, read under the lock so that tags and value are one snapshot. Allocates the tag
+   * copies (a cold path). Returns OK, NOT_FOUND, BUSY, KEY_TOO_LARGE or BAD_TENANT.
+   */
+  getWithTags (tenantId: number, key: Uint8Array, hash: number, out: ReadResult): StoreStatus {
+    out.tags = []
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (!this.lock.acquire()) return StoreStatus.BUSY
+    try {
+      const ref = this.#findLive(tenantId, key, hash, false)
+      if (ref === 0) return this.#miss(tenantId)
+      this.#readItem(ref, key.length, out, true, false)
+      out.expiryMs = this.#doubles[ref + F_EXPIRY]!
+      const words = this.#words
+      if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
+        const count = tagCountOf(words, ref, key.length)
+        for (let i = 0; i < count; i++) {
+          const record = words[tagNode(ref, key.length, i) * 2 + N_RECORD]!
+          const start = record * 8 + ITEM_HEADER_BYTES
+          out.tags.push(Buffer.from(this.#bytes.subarray(start, start + metaKeyLength(words[record * 2 + I_META]!))))
+        }
+      }
+      return this.#hit(tenantId, ref)
+    } finally {
+      this.lock.release()
+    }
+  }
+
+  /**
+   * Tag invalidation, one bounded slice: removes the members of tag (tenant, tag) oldest first
+   * (new members join at the head, so a concurrent writer cannot starve the walk), at most
+   * `maxItems` per call, under one lock hold. O(members taken). Returns the members left
+   * (0: the tag has none and its record is gone), or -1 if the lock timed out. `lastRemoved`
+   * counts the live items removed (as deletes), `lastTagProcessed` every member taken (expired
+   * ones count as expirations). Invalid tenant or tag: 0, nothing removed.
+   */
+  invalidateTag (tenantId: number, tag: Uint8Array, hash: number, maxItems: number): number {
+    this.lastRemoved = 0
+    this.lastTagProcessed = 0
+    if (this.#checkKey(tenantId, tag) !== StoreStatus.OK) return 0
+    if (!this.#enter()) return -1
+    try {
+      const record = this.index.findRecord(tenantId, tag, hash)
+      if (record === 0) return 0
+      const words = this.#words
+      for (;;) {
+        const count = words[record * 2 + R_COUNT]!
+        if (this.lastTagProcessed >= maxItems) return count
+        const owner = words[words[record * 2 + R_TAIL]! * 2 + N_OWNER]!
+        this.lastTagProcessed++
+        if (this.#unexpired(owner)) {
+          this.#discard(owner, T_DELETES, -1)
+          this.lastRemoved++
+        } else {
+          this.#discard(owner, T_EXPIRATIONS, H_EXPIRATIONS)
+        }
+        // The last member's removal freed the record.
+        if (count === 1) return 0
+      }
     } catch (error) {
       this.#abort()
       throw error
@@ -325,6 +428,8 @@ export class SlabStore {
       }
       const text = this.#scratchFor(24)
       const length = text.write(next.toString(), 0, 'latin1')
+      // The rewritten counter keeps the item's tags and content type.
+      if (ref !== 0) this.#keepExt(ref)
       const status = this.#commitNew(tenantId, key, hash, text.subarray(0, length), null, flags, expiryMs)
       if (status === StoreStatus.OK) this.lastCounter = next
       return status
@@ -352,6 +457,7 @@ export class SlabStore {
       for (let bucket = cursor; bucket < end; bucket++) {
         for (let ref = this.index.bucketHead(bucket); ref !== 0; ref = this.#words[ref * 2 + 2]!) {
           const meta = this.#words[ref * 2 + I_META]!
+          if ((meta & META_TAG_RECORD) !== 0) continue
           if (tenantId >= 0 && metaTenant(meta) !== tenantId) continue
           const expiryMs = this.#doubles[ref + F_EXPIRY]!
           if (expiryMs !== 0 && expiryMs <= nowMs) continue
@@ -379,9 +485,14 @@ export class SlabStore {
         let ref = this.index.bucketHead(bucket)
         while (ref !== 0) {
           const next = this.#words[ref * 2 + 2]!
-          if (tenantId < 0 || metaTenant(this.#words[ref * 2 + I_META]!) === tenantId) {
+          const meta = this.#words[ref * 2 + I_META]!
+          if ((meta & META_TAG_RECORD) === 0 && (tenantId < 0 || metaTenant(meta) === tenantId)) {
             this.#discard(ref, T_DELETES, -1)
             this.lastRemoved++
+            // The discard may have freed a tag record chained after this item (its last member
+            // left): `next` may be gone, so walk the bucket again from its head.
+            ref = this.index.bucketHead(bucket)
+            continue
           }
           ref = next
         }
@@ -488,6 +599,8 @@ export class SlabStore {
 
   /** An exception escaped a mutation: repair before the lock is released (by #leave). */
   #abort (): void {
+    this.#tagCount = 0
+    this.#contentTypeLength = 0
     rebuildSlab(this, this.clock.nowMs())
   }
 
@@ -546,12 +659,132 @@ export class SlabStore {
         const saved = this.#scratchFor(oldLength)
         this.#copyValue(old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
         const oldValue = saved.subarray(0, oldLength)
+        this.#keepExt(old)
         return mode === SetMode.PREPEND
           ? this.#commitNew(tenantId, key, hash, value, oldValue, flags, expiryMs)
           : this.#commitNew(tenantId, key, hash, oldValue, value, flags, expiryMs)
       }
     }
+    if (!this.#reserveTags(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
     return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs)
+  }
+
+  /**
+   * Prepares the new item's extension (#commitNew consumes it): finds or creates the record of
+   * each distinct tag and reserves it (R_COUNT + 1), and copies the content type. Creating a
+   * record allocates and so may evict; reserved records cannot be freed by those evictions.
+   * False (nothing reserved) if a record could not be allocated.
+   */
+  #reserveTags (tenantId: number, tags: readonly Uint8Array[] | null, contentType: Uint8Array | null): boolean {
+    this.#tagCount = 0
+    this.#contentTypeLength = 0
+    if (tags !== null) {
+      const words = this.#words
+      for (let i = 0; i < tags.length; i++) {
+        const tag = tags[i]!
+        let duplicate = false
+        for (let j = 0; j < i && !duplicate; j++) duplicate = Buffer.compare(tags[j]!, tag) === 0
+        if (duplicate) continue
+        const hash = keyHash(tenantId, tag, 0, tag.length)
+        let record = this.index.findRecord(tenantId, tag, hash)
+        if (record === 0) record = this.#createRecord(tenantId, tag, hash)
+        if (record === 0) {
+          this.#releaseTags()
+          return false
+        }
+        words[record * 2 + R_COUNT]!++
+        this.#tagRefs[this.#tagCount++] = record
+      }
+    }
+    if (contentType !== null) {
+      this.#contentType.set(contentType)
+      this.#contentTypeLength = contentType.length
+    }
+    return true
+  }
+
+  /** Prepares the new item's extension as a copy of item `ref`'s (reserving its records). */
+  #keepExt (ref: number): void {
+    const words = this.#words
+    this.#tagCount = 0
+    this.#contentTypeLength = 0
+    const meta = words[ref * 2 + I_META]!
+    if ((meta & META_EXT) === 0) return
+    const keyLength = metaKeyLength(meta)
+    const count = tagCountOf(words, ref, keyLength)
+    for (let i = 0; i < count; i++) {
+      const record = words[tagNode(ref, keyLength, i) * 2 + N_RECORD]!
+      words[record * 2 + R_COUNT]!++
+      this.#tagRefs[i] = record
+    }
+    this.#tagCount = count
+    const length = contentTypeLengthOf(words, ref, keyLength)
+    const start = ref * 8 + contentTypeOffset(words, ref, keyLength)
+    this.#bytes.copy(this.#contentType, 0, start, start + length)
+    this.#contentTypeLength = length
+  }
+
+  /** Drops the reservations #reserveTags or #keepExt made (a write that failed). */
+  #releaseTags (): void {
+    const words = this.#words
+    for (let i = 0; i < this.#tagCount; i++) {
+      const record = this.#tagRefs[i]!
+      if (--words[record * 2 + R_COUNT]! === 0) this.#freeRecord(record)
+    }
+    this.#tagCount = 0
+    this.#contentTypeLength = 0
+  }
+
+  /** Allocates and chains an empty tag record for (tenant, tag); 0 if no memory. */
+  #createRecord (tenantId: number, tag: Uint8Array, hash: number): number {
+    const record = this.#allocChunk(this.allocator.classFor(ITEM_HEADER_BYTES + tag.length))
+    if (record === 0) return 0
+    const words = this.#words
+    const doubles = this.#doubles
+    words.fill(0, record * 2, record * 2 + I_META)
+    doubles[record + F_EXPIRY] = 0
+    doubles[record + F_CAS] = 0
+    this.#bytes.set(tag, record * 8 + ITEM_HEADER_BYTES)
+    words[record * 2 + I_META] = (makeMeta(tag.length, tenantId, KIND_ITEM, false) | META_TAG_RECORD) >>> 0
+    this.index.link(record, hash)
+    const chunkBytes = this.memory.chunkBytesOf(record)
+    doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += chunkBytes
+    doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
+    return record
+  }
+
+  /** Unchains and frees tag record `record` (it has no members and no reservations). */
+  #freeRecord (record: number): void {
+    const meta = this.#words[record * 2 + I_META]!
+    const tenantId = metaTenant(meta)
+    this.index.unlink(record, keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta)))
+    const chunkBytes = this.memory.chunkBytesOf(record)
+    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! -= chunkBytes
+    this.#doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
+    this.allocator.free(record)
+  }
+
+  /** Links the tag nodes of item `ref` (just made live) into their reserved records. */
+  #linkTags (ref: number, keyLength: number): void {
+    const words = this.#words
+    const count = tagCountOf(words, ref, keyLength)
+    for (let i = 0; i < count; i++) {
+      const node = tagNode(ref, keyLength, i)
+      const record = words[node * 2 + N_RECORD]!
+      pushHead(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
+    }
+  }
+
+  /** Unlinks the tag nodes of item `ref` (being removed); frees records left without members. */
+  #unlinkTags (ref: number, keyLength: number): void {
+    const words = this.#words
+    const count = tagCountOf(words, ref, keyLength)
+    for (let i = 0; i < count; i++) {
+      const node = tagNode(ref, keyLength, i)
+      const record = words[node * 2 + N_RECORD]!
+      unlink(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
+      if (--words[record * 2 + R_COUNT]! === 0) this.#freeRecord(record)
+    }
   }
 
   /**
@@ -562,7 +795,10 @@ export class SlabStore {
     flags: number, expiryMs: number): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const ref = this.#allocItem(tenantId, key.length, valueLength)
-    if (ref === 0) return StoreStatus.OUT_OF_MEMORY
+    if (ref === 0) {
+      this.#releaseTags()
+      return StoreStatus.OUT_OF_MEMORY
+    }
     const words = this.#words
     const doubles = this.#doubles
     const casCounter = doubles[H_CAS_COUNTER >>> 3]!
@@ -572,6 +808,20 @@ export class SlabStore {
     doubles[ref + F_EXPIRY] = expiryMs
     doubles[ref + F_CAS] = cas
     this.#bytes.set(key, ref * 8 + ITEM_HEADER_BYTES)
+    const tagCount = this.#tagCount
+    if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
+      // Nodes name their record and owner now; they join the record lists at commit.
+      for (let i = 0; i < tagCount; i++) {
+        const node = tagNode(ref, key.length, i)
+        words[node * 2 + N_RECORD] = this.#tagRefs[i]!
+        words[node * 2 + N_PREV] = 0
+        words[node * 2 + N_NEXT] = 0
+        words[node * 2 + N_OWNER] = ref
+      }
+      this.#contentType.copy(this.#bytes, ref * 8 + contentTypeOffset(words, ref, key.length), 0, this.#contentTypeLength)
+    }
+    this.#tagCount = 0
+    this.#contentTypeLength = 0
     this.#writeValue(ref, key.length, first, 0)
     if (second !== null) this.#writeValue(ref, key.length, second, first.length)
     this.faultHook?.('set:written')
@@ -581,6 +831,8 @@ export class SlabStore {
     if (old !== 0) this.#removeItem(old, true) // an overwrite: neither a delete nor an eviction
     this.faultHook?.('set:old-removed')
     this.#linkItem(ref, hash)
+    // The reservations taken for this write become the item's memberships.
+    if (tagCount !== 0) this.#linkTags(ref, key.length)
     this.lock.journalClear()
     const tenantBase = this.memory.tenantDouble(tenantId)
     doubles[tenantBase + T_SETS]!++
@@ -593,16 +845,22 @@ export class SlabStore {
    * chunk, stamped PENDING (invisible to readers, freed by repair). Returns its ref or 0.
    */
   #allocItem (tenantId: number, keyLength: number, valueLength: number): number {
-    const inlineBytes = ITEM_HEADER_BYTES + keyLength + valueLength
+    // With tags or a content type (prepared by #reserveTags/#keepExt) the item gets an
+    // extension block between key and value (item-ext.ts).
+    const ext = this.#tagCount !== 0 || this.#contentTypeLength !== 0
+    const extFlag = ext ? META_EXT : 0
+    const data = newDataOffset(keyLength, this.#tagCount, this.#contentTypeLength)
+    const inlineBytes = data + valueLength
     if (inlineBytes <= MAX_CHUNK_BYTES) {
       const ref = this.#allocChunk(this.allocator.classFor(inlineBytes))
       if (ref === 0) return 0
       this.#words[ref * 2 + I_VALUE_LEN] = valueLength
-      this.#words[ref * 2 + I_META] = makeMeta(keyLength, tenantId, KIND_PENDING, false)
+      this.#words[ref * 2 + I_META] = (makeMeta(keyLength, tenantId, KIND_PENDING, false) | extFlag) >>> 0
+      if (ext) this.#writeExtHeader(ref, keyLength)
       return ref
     }
     const chunkCount = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    const listOffset = chunkListOffset(keyLength)
+    const listOffset = chunkListAt(data)
     // An item that cannot fit even in an empty slab must fail before evicting anything (it
     // used to empty the whole slab first, then return OUT_OF_MEMORY).
     if (this.#pagesNeeded(listOffset + chunkCount * 4, valueLength) > this.memory.layout.pageCount) return 0
@@ -610,8 +868,9 @@ export class SlabStore {
     if (ref === 0) return 0
     const words = this.#words
     words[ref * 2 + I_VALUE_LEN] = valueLength
-    words[ref * 2 + I_META] = makeMeta(keyLength, tenantId, KIND_PENDING, true)
-    const listWord = (ref * 8 + listOffset) >>> 2
+    words[ref * 2 + I_META] = (makeMeta(keyLength, tenantId, KIND_PENDING, true) | extFlag) >>> 0
+    if (ext) this.#writeExtHeader(ref, keyLength)
+    const listWord = ref * 2 + listOffset / 4
     words.fill(0, listWord, listWord + chunkCount)
     for (let i = 0; i < chunkCount; i++) {
       const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
@@ -628,6 +887,12 @@ export class SlabStore {
       words[listWord + i] = chunk
     }
     return ref
+  }
+
+  #writeExtHeader (ref: number, keyLength: number): void {
+    const at = extWord(ref, keyLength)
+    this.#words[at] = extHeader(this.#tagCount, this.#contentTypeLength)
+    this.#words[at + 1] = 0
   }
 
   /**
@@ -766,7 +1031,9 @@ export class SlabStore {
   }
 
   /**
-   * Evicts every item with a chunk in `page`, then frees the page. False if it holds PENDING.
+   * Evicts every item with a chunk in `page`, moves the tag records it holds elsewhere, then
+   * frees the page. False if it holds PENDING (checked before anything is evicted), or if a
+   * record reserved by the write in progress could neither move nor be emptied.
    * Only carved chunks are looked at: the rest of a carve page is garbage.
    */
   #emptyPage (page: number): boolean {
@@ -782,14 +1049,61 @@ export class SlabStore {
       if (kind === KIND_PENDING) return false
       if (kind === KIND_VALUE_CHUNK && metaKind(words[words[ref * 2 + I_CHUNK_OWNER]! * 2 + I_META]!) !== KIND_ITEM) return false
     }
+    // Evictions free records whose last member leaves, so metas are re-read at every step.
     for (let i = 0; i < carved; i++) {
       const ref = first + i * chunkRefs
-      const kind = metaKind(words[ref * 2 + I_META]!)
-      if (kind === KIND_ITEM) this.#evict(ref)
+      const meta = words[ref * 2 + I_META]!
+      const kind = metaKind(meta)
+      if (kind === KIND_ITEM && (meta & META_TAG_RECORD) === 0) this.#evict(ref)
       else if (kind === KIND_VALUE_CHUNK) this.#evict(words[ref * 2 + I_CHUNK_OWNER]!)
+    }
+    for (let i = 0; i < carved; i++) {
+      const ref = first + i * chunkRefs
+      if (metaKind(words[ref * 2 + I_META]!) === KIND_ITEM && !this.#moveRecord(ref, cls)) return false
     }
     this.allocator.releasePage(page)
     this.#doubles[H_PAGES_MOVED >>> 3]!++
+    return true
+  }
+
+  /**
+   * Moves tag record `record` (in a page of class `cls` being emptied) to a free chunk of
+   * another class that fits it, rewriting its members' nodes: O(members). Without such a chunk
+   * it evicts the record's members instead (the record goes with the last). Returns false only
+   * if the record survives that (it holds a reservation of the write in progress).
+   * Crash safety: the copy stays PENDING until every node names it (repair frees it, and drops
+   * the items whose nodes already did: never two records of one tag).
+   */
+  #moveRecord (record: number, cls: number): boolean {
+    const words = this.#words
+    const allocator = this.allocator
+    const meta = words[record * 2 + I_META]!
+    const keyLength = metaKeyLength(meta)
+    let target = 0
+    for (let c = allocator.classFor(ITEM_HEADER_BYTES + keyLength); c < allocator.classCount && target === 0; c++) {
+      if (c !== cls && allocator.hasFreeChunk(c)) target = allocator.take(c)
+    }
+    if (target === 0) {
+      while (words[record * 2 + R_HEAD] !== 0) {
+        const last = words[record * 2 + R_COUNT] === 1
+        this.#evict(words[words[record * 2 + R_HEAD]! * 2 + N_OWNER]!)
+        if (last) return true
+      }
+      return false
+    }
+    this.#bytes.copy(this.#bytes, target * 8, record * 8, record * 8 + ITEM_HEADER_BYTES + keyLength)
+    words[target * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_PENDING << 25)
+    for (let node = words[record * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) words[node * 2 + N_RECORD] = target
+    words[target * 2 + I_META] = meta
+    const tenantId = metaTenant(meta)
+    const hash = keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, keyLength)
+    this.index.unlink(record, hash)
+    this.index.link(target, hash)
+    for (let i = 0; i < this.#tagCount; i++) if (this.#tagRefs[i] === record) this.#tagRefs[i] = target
+    const grown = this.memory.chunkBytesOf(target) - this.memory.chunkBytesOf(record)
+    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += grown
+    this.#doubles[H_CHUNK_BYTES >>> 3]! += grown
+    allocator.free(record)
     return true
   }
 
@@ -860,7 +1174,8 @@ export class SlabStore {
       applied++
       // The ref may be stale (freed, reused, or its page re-assigned and not carved yet since
       // the hit): bump only a carved chunk start holding a live item.
-      if (memory.isChunkStart(ref) && this.allocator.isCarved(ref) && metaKind(words[ref * 2 + I_META]!) === KIND_ITEM) {
+      if (memory.isChunkStart(ref) && this.allocator.isCarved(ref) && metaKind(words[ref * 2 + I_META]!) === KIND_ITEM &&
+          (words[ref * 2 + I_META]! & META_TAG_RECORD) === 0) {
         this.allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, ref)
       }
     }
@@ -905,10 +1220,11 @@ export class SlabStore {
     doubles[H_ITEM_BYTES >>> 3]! -= this.#itemBytes(ref)
     doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
     if ((meta & META_CHUNKED) !== 0) {
-      const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+      const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
       const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
       for (let i = 0; i < count; i++) this.allocator.free(words[listWord + i]!)
     }
+    if ((meta & META_EXT) !== 0) this.#unlinkTags(ref, keyLength)
     this.allocator.free(ref)
   }
 
@@ -923,9 +1239,10 @@ export class SlabStore {
   #itemBytes (ref: number): number {
     const meta = this.#words[ref * 2 + I_META]!
     const valueLength = this.#words[ref * 2 + I_VALUE_LEN]!
-    if ((meta & META_CHUNKED) === 0) return ITEM_HEADER_BYTES + metaKeyLength(meta) + valueLength
+    const data = dataOffset(this.#words, ref, meta)
+    if ((meta & META_CHUNKED) === 0) return data + valueLength
     const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    return chunkListOffset(metaKeyLength(meta)) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
+    return chunkListAt(data) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
   }
 
   /** Chunk bytes item `ref` holds: its own chunk plus its value chunks. */
@@ -935,7 +1252,7 @@ export class SlabStore {
     let total = memory.chunkBytesOf(ref)
     const meta = words[ref * 2 + I_META]!
     if ((meta & META_CHUNKED) !== 0) {
-      const listWord = (ref * 8 + chunkListOffset(metaKeyLength(meta))) >>> 2
+      const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
       const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
       for (let i = 0; i < count; i++) total += memory.chunkBytesOf(words[listWord + i]!)
     }
@@ -946,11 +1263,13 @@ export class SlabStore {
   #writeValue (ref: number, keyLength: number, source: Uint8Array, valueOffset: number): void {
     const words = this.#words
     const bytes = this.#bytes
-    if ((words[ref * 2 + I_META]! & META_CHUNKED) === 0) {
-      bytes.set(source, ref * 8 + ITEM_HEADER_BYTES + keyLength + valueOffset)
+    const meta = words[ref * 2 + I_META]!
+    const data = (meta & META_EXT) === 0 ? ITEM_HEADER_BYTES + keyLength : dataOffset(words, ref, meta)
+    if ((meta & META_CHUNKED) === 0) {
+      bytes.set(source, ref * 8 + data + valueOffset)
       return
     }
-    const listWord = (ref * 8 + chunkListOffset(keyLength)) >>> 2
+    const listWord = ref * 2 + chunkListAt(data) / 4
     let done = 0
     while (done < source.length) {
       const at = valueOffset + done
@@ -971,9 +1290,11 @@ export class SlabStore {
     const bytes = this.#bytes
     const memory = this.memory
     const valueLength = words[ref * 2 + I_VALUE_LEN]!
-    if ((words[ref * 2 + I_META]! & META_CHUNKED) === 0) {
-      const start = ref * 8 + ITEM_HEADER_BYTES + keyLength
-      if (guarded && ITEM_HEADER_BYTES + keyLength + valueLength > memory.chunkBytesOf(ref)) return false
+    const meta = words[ref * 2 + I_META]!
+    const data = (meta & META_EXT) === 0 ? ITEM_HEADER_BYTES + keyLength : dataOffset(words, ref, meta)
+    if ((meta & META_CHUNKED) === 0) {
+      const start = ref * 8 + data
+      if (guarded && data + valueLength > memory.chunkBytesOf(ref)) return false
       if (valueLength <= 64) {
         for (let i = 0; i < valueLength; i++) target[targetOffset + i] = bytes[start + i]!
       } else {
@@ -982,9 +1303,9 @@ export class SlabStore {
       return true
     }
     const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    const listOffset = chunkListOffset(keyLength)
+    const listOffset = chunkListAt(data)
     if (guarded && listOffset + count * 4 > memory.chunkBytesOf(ref)) return false
-    const listWord = (ref * 8 + listOffset) >>> 2
+    const listWord = ref * 2 + listOffset / 4
     for (let i = 0; i < count; i++) {
       const chunk = words[listWord + i]!
       if (guarded && (!memory.isChunkStart(chunk) || words[chunk * 2 + I_CHUNK_OWNER] !== ref)) return false
@@ -1000,17 +1321,31 @@ export class SlabStore {
   #readItem (ref: number, keyLength: number, out: ReadResult, copyValue: boolean, guarded: boolean): boolean {
     const words = this.#words
     const valueLength = words[ref * 2 + I_VALUE_LEN]!
+    const meta = words[ref * 2 + I_META]!
+    // One branch for untagged items; the extension block moves the value (item-ext.ts).
+    let data = ITEM_HEADER_BYTES + keyLength
+    if ((meta & META_EXT) !== 0) {
+      data = dataOffset(words, ref, meta)
+      // A torn ext header shows any offset: bound it by the chunk before copying through it.
+      if (guarded && data > this.memory.chunkBytesOf(ref)) return false
+      const length = contentTypeLengthOf(words, ref, keyLength)
+      const start = ref * 8 + contentTypeOffset(words, ref, keyLength)
+      for (let i = 0; i < length; i++) out.contentType[i] = this.#bytes[start + i]!
+      out.contentTypeLength = length
+    } else {
+      out.contentTypeLength = 0
+    }
     // A torn read can show any length: bound it by the chunk before sizing a buffer for it.
-    if (guarded && (valueLength > this.#maxValueBytes || ((words[ref * 2 + I_META]! & META_CHUNKED) === 0 &&
-        ITEM_HEADER_BYTES + keyLength + valueLength > this.memory.chunkBytesOf(ref)))) return false
+    if (guarded && (valueLength > this.#maxValueBytes || ((meta & META_CHUNKED) === 0 &&
+        data + valueLength > this.memory.chunkBytesOf(ref)))) return false
     out.valueLength = valueLength
     out.flags = words[ref * 2 + I_FLAGS]!
     out.cas = this.#doubles[ref + F_CAS]!
     if (!copyValue) return true
     // Word copies write up to 3 bytes past the value: room for whole words.
     out.reserve(valueLength + 3)
-    if ((words[ref * 2 + I_META]! & META_CHUNKED) !== 0) return this.#copyValue(ref, keyLength, out.value, 0, guarded)
-    copyOut(words, this.#bytes, ref * 8 + ITEM_HEADER_BYTES + keyLength, valueLength, out.value, out.valueWords)
+    if ((meta & META_CHUNKED) !== 0) return this.#copyValue(ref, keyLength, out.value, 0, guarded)
+    copyOut(words, this.#bytes, ref * 8 + data, valueLength, out.value, out.valueWords)
     return true
   }
 
@@ -1040,7 +1375,7 @@ export class SlabStore {
     const words = this.#words
     const length = words[ref * 2 + I_VALUE_LEN]!
     if ((words[ref * 2 + I_META]! & META_CHUNKED) !== 0 || length === 0 || length > 20) return null
-    const start = ref * 8 + ITEM_HEADER_BYTES + metaKeyLength(words[ref * 2 + I_META]!)
+    const start = ref * 8 + dataOffset(words, ref, words[ref * 2 + I_META]!)
     const bytes = this.#bytes
     let i = 0
     const negative = bytes[start] === 0x2d

@@ -25,7 +25,9 @@ export const StoreStatus = {
   /** The shard's lock was not released in time (a dead or stuck holder). */
   BUSY: 9,
   /** The tenant id is outside the slab's tenant table. */
-  BAD_TENANT: 10
+  BAD_TENANT: 10,
+  /** Tags or content type beyond what the item format holds (item-ext.ts limits). */
+  BAD_METADATA: 11
 } as const
 export type StoreStatus = typeof StoreStatus[keyof typeof StoreStatus]
 

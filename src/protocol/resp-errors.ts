@@ -48,7 +48,9 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   // HTTP API codes (issue 5)
   METHOD_NOT_ALLOWED: { prefix: 'ERR', text: null },
   PRECONDITION_FAILED: { prefix: 'ERR', text: null },
-  RATE_LIMITED: { prefix: 'ERR', text: null }
+  RATE_LIMITED: { prefix: 'ERR', text: null },
+  TOO_MANY_TAGS: { prefix: 'ERR', text: null },
+  TAG_TOO_LARGE: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

@@ -35,6 +35,8 @@ const CASES: Record<string, OptionCase> = {
   'limits.maxValueBytes': { valid: [['1mb', MIB], ['100', 100]], validJson: [[KIB, KIB]], invalid: ['0', '2gb', 'big'] },
   'limits.maxRequestBytes': { valid: [['16mb', 16 * MIB]], validJson: [[9 * MIB, 9 * MIB]], invalid: ['0', 'huge'] },
   'limits.maxConnections': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[5, 5]], invalid: ['0', '1000001'] },
+  'limits.maxTagsPerItem': { valid: [['0', 0], ['16', 16], ['255', 255]], validJson: [[4, 4]], invalid: ['-1', '256', 'some'], invalidJson: [1.5] },
+  'limits.maxTagBytes': { valid: [['1', 1], ['4096', 4096]], validJson: [[64, 64]], invalid: ['0', '4097', '1k'], invalidJson: [true] },
   'debug.clockControl': { valid: [['true', true], ['1', true], ['false', false], ['0', false], ['TRUE', true]], validJson: [[true, true], [false, false]], invalid: ['yes', 'on', ''], invalidJson: [1, 'enabled'] },
   'auth.adminToken': { valid: [['admin-token-1', 'admin-token-1'], ['x'.repeat(512), 'x'.repeat(512)]], invalid: ['short', 'has a space', 'x'.repeat(513), 'tab\there!'], invalidJson: [12345678, true] },
   'auth.defaultSecret': { valid: [['s3cret-default', 's3cret-default']], invalid: ['1234567', 'two words here'], invalidJson: [['an', 'array']] },

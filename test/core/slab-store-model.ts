@@ -12,6 +12,10 @@
  * Mutations of a key the model holds but that might have been evicted are preceded by `has`
  * (lock-free, not counted), so the expected status is exact. OUT_OF_MEMORY is accepted only for
  * large values (they need whole pages that in-flight allocations may pin).
+ * Tags and content types ride along: sets attach random tags (duplicates included) and content
+ * types, appends and incr must keep them, reads compare them (tags through getWithTags), and
+ * tag invalidation in random slice sizes must remove exactly the model's members the store
+ * still holds.
  *
  * Env: SLAB_MODEL_SEED (integer) replays a run; SLAB_MODEL_OPS overrides the operation count.
  */
@@ -57,7 +61,14 @@ interface Entry {
   cas: number
   /** The store's eviction count right after this key was last written. */
   evictionsAtWrite: number
+  /** Distinct tags, in the order first given. */
+  tags: string[]
+  contentType: string
 }
+
+/** Tag names: short ones, one of a few hundred bytes, shared by every tenant. */
+const TAG_POOL = ['a', 'b', 'c', 'users', 'posts', 'page:1', 'page:2', 'x'.repeat(300), '', 'tag-9', 'tag-10', 'z']
+const CONTENT_TYPES = ['', 'text/plain', 'application/json; charset=utf-8', 'c'.repeat(255)]
 
 const STATUS_NAMES = Object.fromEntries(Object.entries(StoreStatus).map(([name, code]) => [code, name]))
 const name = (status: number): string => STATUS_NAMES[status] ?? String(status)
@@ -83,7 +94,7 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   const write = new WriteOptions()
   const model = new Map<string, Entry>()
   const counts: Record<string, number> = {
-    evictedMisses: 0, outOfMemory: 0, chunkedWrites: 0, hits: 0, flushes: 0, checkMs: 0
+    evictedMisses: 0, outOfMemory: 0, chunkedWrites: 0, hits: 0, flushes: 0, invalidations: 0, invalidated: 0, taggedHits: 0, checkMs: 0
   }
   let op = 0
   let lastCas = 0
@@ -168,12 +179,12 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   const expectStatus = (got: number, expected: number): void => {
     if (got !== expected) fail(`status ${name(got)}, expected ${name(expected)}`)
   }
-  const stored = (tenant: number, key: Uint8Array, value: Uint8Array, flags: number, expiryMs: number): void => {
+  const stored = (tenant: number, key: Uint8Array, value: Uint8Array, flags: number, expiryMs: number, tags: string[], contentType: string): void => {
     if (!(store.lastCas > lastCas)) fail(`cas ${store.lastCas} does not grow (last ${lastCas})`)
     lastCas = store.lastCas
     if (value.length + key.length + 48 > 512 * 1024) counts.chunkedWrites!++
     model.set(modelKey(tenant, key), {
-      tenant, key, value, flags, expiryMs, cas: store.lastCas, evictionsAtWrite: evictions()
+      tenant, key, value, flags, expiryMs, cas: store.lastCas, evictionsAtWrite: evictions(), tags, contentType
     })
   }
   const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => Buffer.concat([a, b])
@@ -193,8 +204,9 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   }
 
   const opGet = (tenant: number, key: Uint8Array, hash: number): void => {
-    const copy = below(8) !== 0
-    const status = store.get(tenant, key, hash, read, copy)
+    const withTags = below(8) === 0
+    const copy = withTags || below(8) !== 0
+    const status = withTags ? store.getWithTags(tenant, key, hash, read) : store.get(tenant, key, hash, read, copy)
     const entry = live(tenant, key)
     if (status === StoreStatus.OK) {
       if (entry === undefined) fail('get: hit on a key the model does not hold (stale, expired or foreign)')
@@ -203,6 +215,13 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
       if (read.flags !== entry.flags) fail(`get: flags ${read.flags}, expected ${entry.flags}`)
       if (read.cas !== entry.cas) fail(`get: cas ${read.cas}, expected ${entry.cas}`)
       if (read.expiryMs !== entry.expiryMs) fail(`get: expiry ${read.expiryMs}, expected ${entry.expiryMs}`)
+      const contentType = read.contentType.toString('latin1', 0, read.contentTypeLength)
+      if (contentType !== entry.contentType) fail(`get: content type '${contentType.slice(0, 40)}', expected '${entry.contentType.slice(0, 40)}'`)
+      if (withTags) {
+        const tags = read.tags.map((tag) => tag.toString('latin1'))
+        if (tags.join('\n') !== entry.tags.join('\n')) fail(`get: tags [${tags.join(',').slice(0, 80)}], expected [${entry.tags.join(',').slice(0, 80)}]`)
+        if (tags.length > 0) counts.taggedHits!++
+      }
       counts.hits!++
       return
     }
@@ -221,7 +240,14 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
     write.expiryMs = makeExpiry()
     write.keepTtl = below(10) === 0
     write.casExpected = entry !== undefined && below(2) === 0 ? entry.cas : lastCas + 1 + below(5)
-    described += ` mode ${mode} value ${value.length}B${write.keepTtl ? ' keepTtl' : ''}`
+    // strict: few, short tags and content types, so items stay in the few classes that fit.
+    const tagNames = below(3) === 0 ? [] : Array.from({ length: below(stress ? 5 : 3) }, () => TAG_POOL[below(stress ? TAG_POOL.length : 7)]!)
+    write.tags = below(4) === 0 ? null : tagNames.map((tag) => Buffer.from(tag, 'latin1'))
+    const givenType = CONTENT_TYPES[below(stress ? CONTENT_TYPES.length : 2)]!
+    write.contentType = givenType === '' && below(2) === 0 ? null : Buffer.from(givenType, 'latin1')
+    let tags = write.tags === null ? [] : [...new Set(tagNames)]
+    let contentType = givenType
+    described += ` mode ${mode} value ${value.length}B${write.keepTtl ? ' keepTtl' : ''} tags ${tags.length}`
     const status = store.set(tenant, key, hash, value, write)
     if (status === StoreStatus.OUT_OF_MEMORY) {
       const total = value.length + (entry !== undefined && mode >= SetMode.APPEND ? entry.value.length : 0)
@@ -248,12 +274,42 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
         }
         flags = entry.flags
         expiryMs = entry.expiryMs
+        tags = entry.tags
+        contentType = entry.contentType
         if (entry.value.length + value.length > MAX_VALUE_BYTES) expected = StoreStatus.VALUE_TOO_LARGE
         newValue = mode === SetMode.PREPEND ? concat(value, entry.value) : concat(entry.value, value)
         break
     }
     expectStatus(status, expected)
-    if (status === StoreStatus.OK) stored(tenant, key, newValue, flags, expiryMs)
+    if (status === StoreStatus.OK) stored(tenant, key, newValue, flags, expiryMs, tags, contentType)
+  }
+
+  const opInvalidate = (tenant: number): void => {
+    const tag = TAG_POOL[below(stress ? TAG_POOL.length : 7)]!
+    const slice = below(2) === 0 ? 1 + below(4) : 1000
+    described += ` tag '${tag.slice(0, 10)}' slice ${slice}`
+    // The members the store must remove: the model's, minus those it evicted.
+    let expected = 0
+    for (const entry of [...model.values()]) {
+      if (entry.tenant !== tenant || !entry.tags.includes(tag) || live(tenant, entry.key) === undefined) continue
+      if (present(tenant, entry.key, keyHash(tenant, entry.key, 0, entry.key.length)) !== undefined) expected++
+    }
+    const tagBytes = Buffer.from(tag, 'latin1')
+    const hash = keyHash(tenant, tagBytes, 0, tagBytes.length)
+    let removed = 0
+    for (let calls = 0; ; calls++) {
+      if (calls > 100_000) fail('invalidateTag: does not finish')
+      const left = store.invalidateTag(tenant, tagBytes, hash, slice)
+      if (left < 0) fail('invalidateTag: lock timed out')
+      if (store.lastTagProcessed > slice) fail(`invalidateTag: took ${store.lastTagProcessed} members in a slice of ${slice}`)
+      removed += store.lastRemoved
+      if (left === 0) break
+      checkNow()
+    }
+    if (removed !== expected) fail(`invalidateTag: removed ${removed}, expected ${expected}`)
+    for (const [id, entry] of model) if (entry.tenant === tenant && entry.tags.includes(tag)) model.delete(id)
+    counts.invalidations!++
+    counts.invalidated! += removed
   }
 
   const opIncr = (tenant: number, key: Uint8Array, hash: number): void => {
@@ -268,6 +324,8 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
     let current = 0n
     let flags = 0
     let expiryMs = 0
+    let tags: string[] = []
+    let contentType = ''
     if (entry === undefined) {
       if (mode === CounterMode.MEMCACHED) { expectStatus(status, StoreStatus.NOT_FOUND); return }
     } else {
@@ -276,6 +334,8 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
       current = parsed
       flags = entry.flags
       expiryMs = entry.expiryMs
+      tags = entry.tags
+      contentType = entry.contentType
     }
     let next = current + delta
     if (mode === CounterMode.REDIS) {
@@ -287,7 +347,7 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
     }
     expectStatus(status, StoreStatus.OK)
     if (store.lastCounter !== next) fail(`incr: counter ${store.lastCounter}, expected ${next}`)
-    stored(tenant, key, Buffer.from(next.toString(), 'latin1'), flags, expiryMs)
+    stored(tenant, key, Buffer.from(next.toString(), 'latin1'), flags, expiryMs, tags, contentType)
   }
 
   const opDelete = (tenant: number, key: Uint8Array, hash: number): void => {
@@ -328,7 +388,8 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
     const key = keys[below(KEY_POOL)]!
     const hash = keyHash(tenant, key, 0, key.length)
     described = `tenant ${tenant} key ${key.length}B`
-    if (roll < 280) { described = `get ${described}`; opGet(tenant, key, hash) }
+    if (roll < 260) { described = `get ${described}`; opGet(tenant, key, hash) }
+    else if (roll < 280) { described = `invalidate tenant ${tenant}`; opInvalidate(tenant) }
     else if (roll < 600) { described = `set ${described}`; opSet(tenant, key, hash) }
     else if (roll < 650) { described = `has ${described}`; opHas(tenant, key, hash) }
     else if (roll < 710) { described = `delete ${described}`; opDelete(tenant, key, hash) }
@@ -389,6 +450,8 @@ for (const { slabBytes, label, seed, profile } of [
     t.comment(`${OPS} ops in ${Math.round(performance.now() - started)} ms: ${summary(counts)}`)
     t.ok(counts.expirations! > 0, 'items expired')
     t.ok(counts.hits! > 0, 'reads hit')
+    t.ok(counts.taggedHits! > 0, 'tagged items were read back with their tags')
+    t.ok(counts.invalidated! > 0, 'tag invalidations removed items')
     if (profile === 'stress') {
       t.ok(counts.evictions! > 0, 'evictions happened')
       t.ok(counts.evictedMisses! > 0, 'some model keys were found evicted')
