@@ -21,14 +21,11 @@ export interface WriteSpec {
 export const PLAIN_WRITE: WriteSpec = { ttlSeconds: 0, tags: null, contentType: null, mode: SetMode.SET, casExpected: 0 }
 
 /**
- * Fields the core and quota branches add to Command/Result (prompts/interfaces.md). Until those
- * branches are merged they travel as extra properties; the casts below are the only place.
+ * The rateLimit command and its Result fields arrive with the quota branch
+ * (prompts/interfaces.md); until it is merged they travel as extra properties, cast here only.
  */
-type PendingCommand = Command | { op: 'invalidateTag', tenantId: number, tag: Uint8Array } |
-{ op: 'rateLimit', tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number }
-interface PendingResult {
-  contentType?: Buffer | null
-  tags?: Buffer[]
+type RateLimitCommand = { op: 'rateLimit', tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number }
+interface RateLimitFields {
   allowed?: boolean
   limit?: number
   remaining?: number
@@ -37,7 +34,7 @@ interface PendingResult {
 }
 
 export function setCommand (tenantId: number, key: Uint8Array, value: Uint8Array, spec: WriteSpec): Command {
-  const command: Command & { tags?: readonly Uint8Array[], contentType?: Uint8Array } = {
+  const command: Command & { op: 'set' } = {
     op: 'set', tenantId, key, value, mode: spec.mode, ttlMs: spec.ttlSeconds * 1000, flags: 0, keepTtl: false, casExpected: spec.casExpected
   }
   if (spec.tags !== null) command.tags = spec.tags
@@ -46,7 +43,7 @@ export function setCommand (tenantId: number, key: Uint8Array, value: Uint8Array
 }
 
 export function getCommand (tenantId: number, key: Uint8Array, withTags = false): Command {
-  return (withTags ? { op: 'get', tenantId, key, withTags } : { op: 'get', tenantId, key }) as Command
+  return withTags ? { op: 'get', tenantId, key, withTags } : { op: 'get', tenantId, key }
 }
 
 /** INCRBY with Redis semantics (signed 64-bit, a missing key counts from 0). */
@@ -55,25 +52,25 @@ export function incrCommand (tenantId: number, key: Uint8Array, delta: bigint): 
 }
 
 export function invalidateTagCommand (tenantId: number, tag: Uint8Array): Command {
-  return { op: 'invalidateTag', tenantId, tag } satisfies PendingCommand as unknown as Command
+  return { op: 'invalidateTag', tenantId, tag }
 }
 
 /** GCRA: `count` per `periodMs` with bucket capacity `burst`; `cost` units taken. */
 export function rateLimitCommand (tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number): Command {
-  return { op: 'rateLimit', tenantId, key, burst, count, periodMs, cost } satisfies PendingCommand as unknown as Command
+  return { op: 'rateLimit', tenantId, key, burst, count, periodMs, cost } satisfies RateLimitCommand as unknown as Command
 }
 
 /** The numbers of a rateLimit result. */
 export interface RateLimitNumbers { allowed: boolean, limit: number, remaining: number, retryAfterMs: number, resetAfterMs: number }
 export function rateLimitOf (result: Result): RateLimitNumbers {
-  const r = result as Result & PendingResult
+  const r = result as Result & RateLimitFields
   return { allowed: r.allowed === true, limit: r.limit ?? 0, remaining: r.remaining ?? 0, retryAfterMs: r.retryAfterMs ?? -1, resetAfterMs: r.resetAfterMs ?? 0 }
 }
 
 /** The stored content type, or null when the item has none. */
 export function storedContentType (result: Result): string | null {
-  const stored = (result as Result & PendingResult).contentType
-  return stored === undefined || stored === null || stored.length === 0 ? null : stored.toString('latin1')
+  const stored = result.contentType
+  return stored === null || stored.length === 0 ? null : stored.toString('latin1')
 }
 
 /** The stored content type as a header value, or the default. */
@@ -83,5 +80,5 @@ export function contentTypeOf (result: Result): string {
 
 /** Tags of a `get` with withTags, as strings. */
 export function tagsOf (result: Result): string[] {
-  return ((result as Result & PendingResult).tags ?? []).map((tag) => tag.toString('utf8'))
+  return result.tags.map((tag) => tag.toString('utf8'))
 }
