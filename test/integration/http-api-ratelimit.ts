@@ -35,7 +35,10 @@ t.test('cost takes several units at once; a cost over the limit is always denied
   t.equal(first.body.remaining, 3)
   assertError(t, await call(url, 'POST', { limit: 10, period: 10, cost: 4 }), 429, 'RATE_LIMITED', 'cost 4 with 3 left')
   t.equal((await call(url, 'POST', { limit: 10, period: 10, cost: 3 })).status, 200, 'cost 3 with 3 left')
-  assertError(t, await call(`${server.url}/v1/ratelimit/huge`, 'POST', { limit: 2, period: 10, cost: 3 }), 429, 'RATE_LIMITED', 'cost over the limit')
+  const never = await call(`${server.url}/v1/ratelimit/huge`, 'POST', { limit: 2, period: 10, cost: 3 })
+  assertError(t, never, 429, 'RATE_LIMITED', 'cost over the limit')
+  t.equal(never.body.retryAfter, -1, 'never allowed')
+  t.equal(never.headers.get('retry-after'), null)
 })
 
 t.test('rate-limit bodies are validated', async (t) => {

@@ -1,8 +1,10 @@
 /**
  * `POST /v1/ratelimit/{key}` `{"limit": n, "period": seconds, "cost"?: n}`: GCRA rate limiting
- * (the engine's `rateLimit` command with burst = count = limit: `limit` requests per `period`,
- * up to `limit` at once). Answers 200 `{allowed: true, limit, remaining, retryAfter: 0, reset}`
- * or 429 RATE_LIMITED with the same numbers beside the error and `Retry-After`; both carry
+ * (the engine's `rateLimit` command, redis-cell's GCRA, with count = limit and burst = limit − 1:
+ * `limit` units per `period`, up to `limit` at once). The limiter's state is an ordinary item
+ * under the key (as with CL.THROTTLE), so RESP and HTTP share limiters by name. Answers 200
+ * `{allowed: true, limit, remaining, retryAfter: 0, reset}` or 429 RATE_LIMITED with the same numbers beside the error and `Retry-After` (`retryAfter`
+ * -1 and no header when the cost exceeds the limit: never allowed); both carry
  * `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`. Times are whole seconds, rounded
  * up. Thread: main (the engine may answer with a Promise; then the reply is deferred).
  */
@@ -32,7 +34,8 @@ export function registerRateLimitRoutes (router: Router, engine: Engine): void {
           throw new ParamError('BAD_REQUEST', `period must be a number of seconds from 0.001 to ${MAX_TTL_SECONDS}`)
         }
         const cost = body['cost'] === undefined ? 1 : integerFromJson(body['cost'], 'cost', 0, MAX_RATE_LIMIT)
-        const command = rateLimitCommand(exchange.principal.tenantId, key, limit, limit, Math.round(period * 1000), cost)
+        // The engine follows redis-cell: bursts of `burst + 1`, reported as its limit.
+        const command = rateLimitCommand(exchange.principal.tenantId, key, limit - 1, limit, Math.round(period * 1000), cost)
         exchange.replyWhenDone(engine.execute(command), (result) => reply(exchange.res, result))
       })
     }
@@ -46,7 +49,8 @@ function reply (res: import('uWebSockets.js').HttpResponse, result: Result): voi
     allowed: gcra.allowed,
     limit: gcra.limit,
     remaining: gcra.remaining,
-    retryAfter: gcra.allowed ? 0 : Math.ceil(gcra.retryAfterMs / 1000),
+    // -1: never allowed (cost over the limit).
+    retryAfter: gcra.allowed ? 0 : gcra.retryAfterMs < 0 ? -1 : Math.ceil(gcra.retryAfterMs / 1000),
     reset: Math.ceil(gcra.resetAfterMs / 1000)
   }
   const headers: Record<string, string> = {
@@ -55,7 +59,7 @@ function reply (res: import('uWebSockets.js').HttpResponse, result: Result): voi
     'RateLimit-Reset': String(numbers.reset)
   }
   if (!gcra.allowed) {
-    headers['Retry-After'] = String(numbers.retryAfter)
+    if (numbers.retryAfter >= 0) headers['Retry-After'] = String(numbers.retryAfter)
     sendErrorWith(res, 'RATE_LIMITED', `rate limit exceeded; retry after ${numbers.retryAfter} s`, headers, numbers)
     return
   }
