@@ -26,3 +26,34 @@ t.test('scan - one call visits a bounded number of buckets; following the cursor
   } while (cursor !== 0 && calls < 10_000)
   t.equal(seen.size, 500, 'every key was found')
 })
+
+t.test('tags - set stores tags and content type, get returns them, invalidateTag sums removals over shards', async (t) => {
+  const server = await startTestServer(t, { shards: 3, memoryBytes: 48 * 1024 * 1024, limits: { maxTagsPerItem: 2, maxTagBytes: 4 } })
+  const engine = server.engine
+  const set = (key: string, tags?: string[], contentType?: string, tenantId = 0): Result => engine.execute({
+    op: 'set', tenantId, key: Buffer.from(key), value: Buffer.from('v'), mode: SetMode.SET, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0,
+    ...(tags !== undefined ? { tags: tags.map((tag) => Buffer.from(tag)) } : {}),
+    ...(contentType !== undefined ? { contentType: Buffer.from(contentType) } : {})
+  }) as Result
+  t.equal(set('a', ['x', 'y'], 'text/html').error, null)
+  let got = engine.execute({ op: 'get', tenantId: 0, key: Buffer.from('a') }) as Result
+  t.equal(got.contentType?.toString(), 'text/html', 'a plain get carries the content type')
+  t.same(got.tags, [], 'and no tags unless asked')
+  got = engine.execute({ op: 'get', tenantId: 0, key: Buffer.from('a'), withTags: true }) as Result
+  t.same(got.tags.map(String), ['x', 'y'])
+  t.equal(set('plain').error, null)
+  got = engine.execute({ op: 'get', tenantId: 0, key: Buffer.from('plain') }) as Result
+  t.equal(got.contentType, null, 'an item stored without one has no content type')
+  t.equal(set('b', ['x', 'y', 'z']).error, 'TOO_MANY_TAGS')
+  t.equal(set('b', ['12345']).error, 'TAG_TOO_LARGE')
+  t.equal(set('b', [], 'c'.repeat(256)).error, 'BAD_REQUEST')
+  t.equal(set('b', [], 'c'.repeat(255)).error, null, 'a 255-byte content type fits')
+  for (let i = 0; i < 300; i++) set(`k${i}`, ['x'])
+  set('other-tenant', ['x'], undefined, 7)
+  const removed = engine.execute({ op: 'invalidateTag', tenantId: 0, tag: Buffer.from('x') }) as Result
+  t.equal(removed.error, null)
+  t.equal(removed.count, 301, 'every key of the tenant with the tag, on all shards')
+  t.equal((engine.execute({ op: 'invalidateTag', tenantId: 0, tag: Buffer.from('12345') }) as Result).error, 'TAG_TOO_LARGE')
+  t.equal((engine.execute({ op: 'exists', tenantId: 7, key: Buffer.from('other-tenant') }) as Result).status, 0, 'another tenant keeps its tagged key')
+  t.equal((engine.execute({ op: 'invalidateTag', tenantId: 7, tag: Buffer.from('x') }) as Result).count, 1)
+})

@@ -210,55 +210,72 @@ export function checkSlab (store: SlabStore): number {
     if (prev !== words[base + C_LRU_TAIL]) fail(`class ${cls} LRU tail is ${words[base + C_LRU_TAIL]}, last member ${prev}`)
   }
 
-  // Tag records: reached through the hash chains (they are on no LRU), before the pigeonhole
-  // count, which must include them.
+  // Hash chains: every item exactly once, on the bucket of its key hash.
+  let chained = 0
   let listedNodes = 0
+  let steps = 0
+  const indexWord = memory.indexWord
   for (let bucket = 0; bucket < layout.bucketCount; bucket++) {
-    let steps = 0
-    for (let ref = words[memory.indexWord + bucket]!; ref !== 0; ref = words[ref * 2 + I_HASH_NEXT]!) {
-      if (++steps > limit) fail(`bucket ${bucket}: chain cycle (an item chained twice)`)
-      if (!memory.isChunkStart(ref) || !allocator.isCarved(ref)) fail(`bucket ${bucket} chains ${ref}, not a carved chunk`)
-      const meta = words[ref * 2 + I_META]!
-      if ((meta & META_TAG_RECORD) === 0) continue
-      const g = granuleOf(ref, minRef)
-      if (metaKind(meta) !== KIND_ITEM || (marks[g]! & ~RECORD) !== 0) fail(`tag record ${ref} is not a record chunk (kind ${metaKind(meta)}, marks ${marks[g]})`)
-      if ((marks[g]! & RECORD) !== 0) fail(`tag record ${ref} chained twice (or a chain cycle)`)
-      marks[g] = RECORD
-      refAt[g] = ref
-      const tenant = metaTenant(meta)
-      const size = memory.chunkBytesOf(ref)
-      if (tenant >= MAX_TENANTS) fail(`tag record ${ref} has tenant ${tenant}`)
-      if (ITEM_HEADER_BYTES + metaKeyLength(meta) > size) fail(`tag record ${ref} overflows its chunk`)
-      if (doubles[ref + F_EXPIRY] !== 0) fail(`tag record ${ref} has an expiry`)
-      const count = words[ref * 2 + R_COUNT]!
-      if (count === 0) fail(`tag record ${ref} has no members`)
-      let members = 0
-      let prev = 0
-      for (let node = words[ref * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) {
-        if (++members > count) fail(`tag record ${ref}: list longer than its count ${count} (or a cycle)`)
-        if (words[node * 2 + N_PREV] !== prev) fail(`tag record ${ref}: prev of node ${node} is ${words[node * 2 + N_PREV]}, expected ${prev}`)
-        if (words[node * 2 + N_RECORD] !== ref) fail(`tag record ${ref} lists node ${node} of record ${words[node * 2 + N_RECORD]}`)
-        const owner = words[node * 2 + N_OWNER]!
-        if (owner < minRef || owner >= memory.endRef) fail(`tag node ${node} names owner ${owner}, outside the pages`)
-        const og = granuleOf(owner, minRef)
-        if (refAt[og] !== owner || (marks[og]! & ITEM) === 0) fail(`tag node ${node} names owner ${owner}, not a live item`)
-        const ownerMeta = words[owner * 2 + I_META]!
-        if ((ownerMeta & META_EXT) === 0 || metaTenant(ownerMeta) !== tenant) fail(`tag node ${node}: owner ${owner} is untagged or of another tenant`)
-        const keyLength = metaKeyLength(ownerMeta)
-        const index = (node - tagNode(owner, keyLength, 0)) / 2
-        if (!Number.isInteger(index) || index < 0 || index >= tagCountOf(words, owner, keyLength)) fail(`tag node ${node} is not a node of its owner ${owner}`)
-        prev = node
+    for (let ref = words[indexWord + bucket]!; ref !== 0; ref = words[ref * 2 + I_HASH_NEXT]!) {
+      if (++steps > 2 * limit) fail(`bucket ${bucket}: chain cycle (an item chained twice)`)
+      if (ref < minRef || ref >= memory.endRef) fail(`bucket ${bucket} chains ${ref}, outside the pages`)
+      if ((words[ref * 2 + I_META]! & META_TAG_RECORD) !== 0) {
+        // A tag record (on no LRU, so first reached here); counted before the pigeonhole check.
+        if (!memory.isChunkStart(ref) || !allocator.isCarved(ref)) fail(`bucket ${bucket} chains ${ref}, not a carved chunk`)
+        const meta = words[ref * 2 + I_META]!
+        const g = granuleOf(ref, minRef)
+        if (metaKind(meta) !== KIND_ITEM || (marks[g]! & ~RECORD) !== 0) fail(`tag record ${ref} is not a record chunk (kind ${metaKind(meta)}, marks ${marks[g]})`)
+        if ((marks[g]! & RECORD) !== 0) fail(`tag record ${ref} chained twice (or a chain cycle)`)
+        marks[g] = RECORD
+        refAt[g] = ref
+        const tenant = metaTenant(meta)
+        const size = memory.chunkBytesOf(ref)
+        if (tenant >= MAX_TENANTS) fail(`tag record ${ref} has tenant ${tenant}`)
+        if (ITEM_HEADER_BYTES + metaKeyLength(meta) > size) fail(`tag record ${ref} overflows its chunk`)
+        if (doubles[ref + F_EXPIRY] !== 0) fail(`tag record ${ref} has an expiry`)
+        const count = words[ref * 2 + R_COUNT]!
+        if (count === 0) fail(`tag record ${ref} has no members`)
+        let members = 0
+        let prev = 0
+        for (let node = words[ref * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) {
+          if (++members > count) fail(`tag record ${ref}: list longer than its count ${count} (or a cycle)`)
+          if (words[node * 2 + N_PREV] !== prev) fail(`tag record ${ref}: prev of node ${node} is ${words[node * 2 + N_PREV]}, expected ${prev}`)
+          if (words[node * 2 + N_RECORD] !== ref) fail(`tag record ${ref} lists node ${node} of record ${words[node * 2 + N_RECORD]}`)
+          const owner = words[node * 2 + N_OWNER]!
+          if (owner < minRef || owner >= memory.endRef) fail(`tag node ${node} names owner ${owner}, outside the pages`)
+          const og = granuleOf(owner, minRef)
+          if (refAt[og] !== owner || (marks[og]! & ITEM) === 0) fail(`tag node ${node} names owner ${owner}, not a live item`)
+          const ownerMeta = words[owner * 2 + I_META]!
+          if ((ownerMeta & META_EXT) === 0 || metaTenant(ownerMeta) !== tenant) fail(`tag node ${node}: owner ${owner} is untagged or of another tenant`)
+          const keyLength = metaKeyLength(ownerMeta)
+          const index = (node - tagNode(owner, keyLength, 0)) / 2
+          if (!Number.isInteger(index) || index < 0 || index >= tagCountOf(words, owner, keyLength)) fail(`tag node ${node} is not a node of its owner ${owner}`)
+          prev = node
+        }
+        if (members !== count) fail(`tag record ${ref}: count ${count} != list length ${members}`)
+        if (words[ref * 2 + R_TAIL] !== prev) fail(`tag record ${ref}: tail ${words[ref * 2 + R_TAIL]}, last member ${prev}`)
+        listedNodes += members
+        const cls = memory.pageClass[memory.pageOf(ref)]!
+        inUse[cls]!++
+        pageUsed[memory.pageOf(ref)]!++
+        tenantBytes[tenant]! += size
+        chunkBytes += size
+        const hash = keyHash(tenant, memory.bytes, ref * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta))
+        if ((hash & layout.bucketMask) !== bucket) fail(`tag record ${ref} is on bucket ${bucket}, hashes to ${hash & layout.bucketMask}`)
+        continue
       }
-      if (members !== count) fail(`tag record ${ref}: count ${count} != list length ${members}`)
-      if (words[ref * 2 + R_TAIL] !== prev) fail(`tag record ${ref}: tail ${words[ref * 2 + R_TAIL]}, last member ${prev}`)
-      listedNodes += members
-      const cls = memory.pageClass[memory.pageOf(ref)]!
-      inUse[cls]!++
-      pageUsed[memory.pageOf(ref)]!++
-      tenantBytes[tenant]! += size
-      chunkBytes += size
+      const g = granuleOf(ref, minRef)
+      if (refAt[g] !== ref || (marks[g]! & ITEM) === 0) fail(`bucket ${bucket} chains non-item ${ref}`)
+      if ((marks[g]! & CHAINED) !== 0) fail(`item ${ref} chained twice (or a chain cycle)`)
+      marks[g]! |= CHAINED
+      chained++
+      const meta = words[ref * 2 + I_META]!
+      const hash = keyHash(metaTenant(meta), memory.bytes, ref * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta))
+      if ((hash & layout.bucketMask) !== bucket) fail(`item ${ref} is on bucket ${bucket}, hashes to ${hash & layout.bucketMask}`)
     }
   }
+  if (chained !== items) fail(`${items} items, ${chained} on hash chains`)
+
   let itemNodes = 0
   for (const ref of tagged) {
     const keyLength = metaKeyLength(words[ref * 2 + I_META]!)
@@ -292,28 +309,6 @@ export function checkSlab (store: SlabStore): number {
   }
   if (words[H_EMPTY_PAGES >>> 2] !== emptyPages) fail(`empty page count ${words[H_EMPTY_PAGES >>> 2]} != ${emptyPages}`)
 
-  // Hash chains: every item exactly once, on the bucket of its key hash.
-  let chained = 0
-  const indexWord = memory.indexWord
-  for (let bucket = 0; bucket < layout.bucketCount; bucket++) {
-    for (let ref = words[indexWord + bucket]!; ref !== 0; ref = words[ref * 2 + I_HASH_NEXT]!) {
-      const g = granuleOf(ref, minRef)
-      if (refAt[g] === ref && marks[g] === RECORD) {
-        const meta = words[ref * 2 + I_META]!
-        const hash = keyHash(metaTenant(meta), memory.bytes, ref * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta))
-        if ((hash & layout.bucketMask) !== bucket) fail(`tag record ${ref} is on bucket ${bucket}, hashes to ${hash & layout.bucketMask}`)
-        continue
-      }
-      if (refAt[g] !== ref || (marks[g]! & ITEM) === 0) fail(`bucket ${bucket} chains non-item ${ref}`)
-      if ((marks[g]! & CHAINED) !== 0) fail(`item ${ref} chained twice (or a chain cycle)`)
-      marks[g]! |= CHAINED
-      chained++
-      const meta = words[ref * 2 + I_META]!
-      const hash = keyHash(metaTenant(meta), memory.bytes, ref * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta))
-      if ((hash & layout.bucketMask) !== bucket) fail(`item ${ref} is on bucket ${bucket}, hashes to ${hash & layout.bucketMask}`)
-    }
-  }
-  if (chained !== items) fail(`${items} items, ${chained} on hash chains`)
 
   // Wheel: exactly the items with an expiry, each once, each in the slot its due tick and the
   // wheel's tick call for (see timing-wheel.ts): level 0 holds ticks [tick, tick + 64) (and

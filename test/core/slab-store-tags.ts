@@ -212,3 +212,71 @@ t.test('tags - repair rebuilds lists and counts, and drops an item whose node is
   t.equal(store.stats().chunkBytes, 0)
   t.end()
 })
+
+t.test('tags - pages holding tag records are reclaimed: records move (or their members go) and lists stay whole', async t => {
+  const { store } = setup(MIN_SLAB_BYTES)
+  // Sizes rotate through many classes on a 3-page slab, so pages keep moving between classes
+  // while records sit in the small classes' pages.
+  let i = 0
+  for (let round = 0; round < 40; round++) {
+    const size = [40, 2000, 9000, 300, 60_000, 120][round % 6]!
+    for (let j = 0; j < 60; j++, i++) {
+      // Tag names as long as the values, so records share size classes (and pages) with items.
+      const status = put(store, 0, `k${i}`, Buffer.alloc(size, 1), [`${'t'.repeat(Math.min(size, 4000))}${i % 40}`, `r${round}`, 'all'], round % 2 === 0 ? 'text/plain' : null)
+      t.equal(status, StoreStatus.OK, `set ${i} (${size} B)`) || t.bailout()
+    }
+    checkSlab(store)
+  }
+  t.ok(store.stats().pagesMoved > 10, `pages moved between classes (${store.stats().pagesMoved})`)
+  const items = store.stats().items
+  t.equal(invalidate(store, 0, 'all'), items)
+  checkSlab(store)
+  t.equal(store.stats().chunkBytes, 0)
+  t.end()
+})
+
+t.test('tags - an exception inside a tagged overwrite is repaired before the lock is released', async t => {
+  for (const point of ['set:written', 'set:old-removed']) {
+    const { store } = setup()
+    for (let i = 0; i < 20; i++) put(store, 0, `k${i}`, 'v', ['a', `b${i % 2}`], 'text/plain')
+    store.faultHook = (at) => { if (at === point) throw new Error(`fault at ${at}`) }
+    t.throws(() => put(store, 0, 'k3', 'new', ['c']), /fault at/)
+    store.faultHook = null
+    checkSlab(store)
+    const tags = tagsOf(store, 0, 'k3')
+    t.ok(tags === null || tags.join() === 'a,b1' || tags.join() === 'c', `${point}: k3 is absent, old or new (${String(tags)})`)
+    const removed = invalidate(store, 0, 'a') + invalidate(store, 0, 'c')
+    t.equal(removed, tags === null ? 19 : 20, `${point}: every key left was reachable from one of its tags`)
+    t.equal(store.stats().items, 0)
+    checkSlab(store)
+    t.equal(store.stats().chunkBytes, 0)
+  }
+  t.end()
+})
+
+t.test('tags - emptying a page moves the tag record it holds; its members keep the tag', async t => {
+  const { store } = setup(MIN_SLAB_BYTES) // 3 pages
+  const tag = 'T'.repeat(900) // a ~950-byte record: the class of the ~950-byte items below
+  t.equal(put(store, 0, 'A', Buffer.alloc(100_000, 1), [tag]), StoreStatus.OK, 'the record takes a page of the small class, A a large one')
+  const record = (): number => store.index.findRecord(0, b(tag), hashOf(0, b(tag)))
+  const recordClass = store.memory.pageClass[store.memory.pageOf(record())]!
+  const firstPage = store.memory.pageOf(record())
+  let n = 0
+  while (store.allocator.pageCount(recordClass) < 2) t.equal(put(store, 0, `c${n++}`, Buffer.alloc(890, 2), null), StoreStatus.OK)
+  // Empty the record's page of items: only the record keeps it in use (sparse, not carving).
+  for (let i = 0; i < n; i++) {
+    const k = b(`c${i}`)
+    const ref = store.index.find(0, k, hashOf(0, k))
+    if (ref !== 0 && store.memory.pageOf(ref) === firstPage) store.delete(0, k, hashOf(0, k))
+  }
+  checkSlab(store)
+  // A new size class with no page of its own reclaims the sparse page.
+  t.equal(put(store, 0, 'D', Buffer.alloc(20_000, 3), null), StoreStatus.OK)
+  checkSlab(store)
+  t.not(record(), 0)
+  t.not(store.memory.pageOf(record()), firstPage, 'the record moved out of the reclaimed page')
+  t.same(tagsOf(store, 0, 'A'), [tag], 'A still carries the tag')
+  t.equal(invalidate(store, 0, tag), 1)
+  checkSlab(store)
+  t.end()
+})
