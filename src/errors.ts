@@ -50,14 +50,16 @@ export const ERROR_CATALOG = {
   TOO_MANY_TAGS: { status: 18, name: 'TooManyTagsError', httpStatus: 400, message: 'more tags than the configured limit' },
   TAG_TOO_LARGE: { status: 19, name: 'TagTooLargeError', httpStatus: 400, message: 'tag is longer than the configured limit' },
   QUOTA_EXCEEDED: { status: 20, name: 'QuotaExceededError', httpStatus: 413, message: "the item is larger than its tenant's byte quota" },
-  // Tenants and auth (issue 5): statuses from 40 so that parallel additions do not collide.
-  PROTECTED_MODE: { status: 40, name: 'ProtectedModeError', httpStatus: 500, message: 'refusing to listen on a non-loopback interface without credentials: set auth.adminToken (--admin-token), auth.defaultSecret (--default-secret) or a tenant secret, or bind to 127.0.0.1' },
-  TENANT_FILE_INVALID: { status: 41, name: 'TenantFileInvalidError', httpStatus: 500, message: 'the tenant file in the data directory is unreadable or invalid' },
-  TENANT_NOT_FOUND: { status: 42, name: 'TenantNotFoundError', httpStatus: 404, message: 'no such tenant' },
-  TENANT_EXISTS: { status: 43, name: 'TenantExistsError', httpStatus: 409, message: 'a tenant with this name exists' },
-  TENANT_LIMIT: { status: 44, name: 'TenantLimitError', httpStatus: 409, message: 'no tenant id is free (at most 1024 tenants, the default included)' },
-  UNAUTHORIZED: { status: 45, name: 'UnauthorizedError', httpStatus: 401, message: 'authentication required: missing or invalid credentials' },
-  FORBIDDEN: { status: 46, name: 'ForbiddenError', httpStatus: 403, message: 'these credentials do not allow this operation' }
+  PROTECTED_MODE: { status: 21, name: 'ProtectedModeError', httpStatus: 500, message: 'refusing to listen on a non-loopback interface without credentials: set auth.adminToken (--admin-token), auth.defaultSecret (--default-secret) or a tenant secret, or bind to 127.0.0.1' },
+  TENANT_FILE_INVALID: { status: 22, name: 'TenantFileInvalidError', httpStatus: 500, message: 'the tenant file in the data directory is unreadable or invalid' },
+  TENANT_NOT_FOUND: { status: 23, name: 'TenantNotFoundError', httpStatus: 404, message: 'no such tenant' },
+  TENANT_EXISTS: { status: 24, name: 'TenantExistsError', httpStatus: 409, message: 'a tenant with this name exists' },
+  TENANT_LIMIT: { status: 25, name: 'TenantLimitError', httpStatus: 409, message: 'no tenant id is free (at most 1024 tenants, the default included)' },
+  UNAUTHORIZED: { status: 26, name: 'UnauthorizedError', httpStatus: 401, message: 'authentication required: missing or invalid credentials' },
+  FORBIDDEN: { status: 27, name: 'ForbiddenError', httpStatus: 403, message: 'these credentials do not allow this operation' },
+  METHOD_NOT_ALLOWED: { status: 28, name: 'MethodNotAllowedError', httpStatus: 405, message: 'method not allowed on this endpoint' },
+  PRECONDITION_FAILED: { status: 29, name: 'PreconditionFailedError', httpStatus: 412, message: 'the item does not match If-Match / If-None-Match' },
+  RATE_LIMITED: { status: 30, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

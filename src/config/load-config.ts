@@ -33,6 +33,8 @@ export interface Config {
     readonly maxValueBytes: number
     readonly maxRequestBytes: number
     readonly maxConnections: number
+    /** Most keys/items in one HTTP mget, mset or key-listing page. */
+    readonly maxBatchItems: number
     readonly maxTagsPerItem: number
     readonly maxTagBytes: number
   }

@@ -266,7 +266,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   // Tenants and auth (issue 5). Any secret or token here turns authentication on everywhere.
   option({ key: 'auth.adminToken', flag: 'admin-token', valueName: '<token>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'bearer token for the admin endpoints (/v1/tenants); setting it requires auth on every protocol' }),
   option({ key: 'auth.defaultSecret', flag: 'default-secret', valueName: '<secret>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'secret of the default tenant (RESP AUTH <secret>, SASL user default); setting it requires auth' }),
-  option({ key: 'tenants', flag: 'tenants', valueName: '<json>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: tenantList, help: 'tenants to create or update at start: JSON array of {"name", "secret" or "secretHash", "quota"}' })
+  option({ key: 'tenants', flag: 'tenants', valueName: '<json>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: tenantList, help: 'tenants to create or update at start: JSON array of {"name", "secret" or "secretHash", "quota"}' }),
+  // HTTP API (issue 5)
+  option({ key: 'limits.maxBatchItems', flag: 'max-batch-items', valueName: '<n>', default: { raw: 1000 }, parse: integer(1, 1_000_000), help: 'most keys or items in one HTTP mget/mset or key-listing page' })
 ]
 
 const BY_KEY = new Map(OPTIONS.map((spec) => [spec.key, spec]))

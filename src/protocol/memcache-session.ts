@@ -221,6 +221,23 @@ export class MemcacheSession {
     this.#end = needed
   }
 
+  /**
+   * Copies pending input that still lies in a pushed chunk into a buffer the session owns, for
+   * transports whose chunks do not outlive their callback (uWS detaches a WebSocket message's
+   * ArrayBuffer when the message handler returns). Allocates only when such bytes are pending.
+   */
+  retain (): void {
+    if (this.#owned || this.#start === this.#end) return
+    const pending = this.#end - this.#start
+    const hint = this.#protocol === Protocol.BINARY ? this.#binary.needBytes : this.#text.needBytes
+    const owned = Buffer.allocUnsafe(Math.max(pending, hint, MIN_INPUT_BYTES))
+    this.#input.copy(owned, 0, this.#start, this.#end)
+    this.#input = owned
+    this.#start = 0
+    this.#end = pending
+    this.#owned = true
+  }
+
   /** Handles buffered requests until input runs out, output is full, a Promise is pending or the connection must close. */
   run (): SessionState {
     if (this.#closing) return SessionState.CLOSING

@@ -47,7 +47,11 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   TENANT_LIMIT: { prefix: 'ERR', text: null },
   // Redis's own texts: clients (ioredis, node-redis) recognise them.
   UNAUTHORIZED: { prefix: 'NOAUTH', text: 'Authentication required.' },
-  FORBIDDEN: { prefix: 'NOPERM', text: null }
+  FORBIDDEN: { prefix: 'NOPERM', text: null },
+  // HTTP API codes (issue 5)
+  METHOD_NOT_ALLOWED: { prefix: 'ERR', text: null },
+  PRECONDITION_FAILED: { prefix: 'ERR', text: null },
+  RATE_LIMITED: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

@@ -1,49 +1,76 @@
 /**
- * HttpServer: the uWebSockets.js front end (minimal surface for now: raw-value CRUD under
- * /v1/cache/{key}, health, stats, debug clock). Thread: main.
- * Owns: the uWS app and its listen socket.
+ * HttpServer: the uWebSockets.js front end, composed from the route groups in `./http/`
+ * (DESIGN §7): cache, batch (mget/mset), keys, tags, counters, rate limits, tenants (admin),
+ * health/stats/debug; bearer auth from the tenant registry (`http/tenant-auth.ts`). Thread: main. Owns: the uWS app and its listen socket.
  * Invariants (uWS rules, DESIGN §4): every response is completed inside a uWS callback — the
  * request handler itself, or the body's last onData — never after an await, because uWS
  * closes a connection whose pipelined request arrives while an earlier response is pending;
- * a handler that returns without replying registers onAborted first and never touches `res`
- * after an abort. Bodies are bounded before they are buffered: a Content-Length over the limit
- * is refused at once, and a streamed body is refused the moment it crosses the limit.
+ * the only exceptions are replies that must wait (a first-seen credential's scrypt, a heavy
+ * engine command), which register onAborted first, answer inside `res.cork` and never touch
+ * `res` after an abort (`http/exchange.ts`). Bodies are bounded before they are buffered: a
+ * Content-Length over the limit is refused at once, and a streamed body is refused the moment
+ * it crosses the limit (`http/body.ts`).
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { Result } from '../command/command.js'
-import { SetMode, StoreStatus } from '../core/store-status.js'
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import type { Engine } from '../engine.js'
-import { ERROR_CATALOG, type ErrorCode } from '../errors.js'
+import { registerAdminRoutes } from './http/admin-routes.js'
+import { OPEN_AUTHENTICATOR } from './http/auth.js'
+import { registerCacheRoutes } from './http/cache-routes.js'
+import { registerCounterRoutes } from './http/counter-routes.js'
+import { registerKeysRoutes } from './http/keys-routes.js'
+import { registerMultiRoutes } from './http/multi-routes.js'
+import { registerRateLimitRoutes } from './http/ratelimit-routes.js'
+import { sendError } from './http/reply.js'
+import { Router } from './http/router.js'
+import { registerTagRoutes } from './http/tag-routes.js'
+import { registryAuthenticator } from './http/tenant-auth.js'
+import { registerTenantRoutes } from './http/tenant-routes.js'
+import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import { loadUws } from './uws-loader.js'
+import { timeHttpRoutes } from './http-timing.js'
+import type { Metrics } from './metrics.js'
+import { registerMetricsRoute } from './metrics-route.js'
+import { registerStreamRoute, type StreamDeps } from './ws-stream.js'
 
-/** Tenant of unauthenticated requests until tenants and auth arrive. */
-const DEFAULT_TENANT = 0
-/** Longest TTL accepted, seconds (ten years, as an upper bound on nonsense). */
-const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
-
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 204: '204 No Content', 400: '400 Bad Request', 403: '403 Forbidden', 404: '404 Not Found',
-  405: '405 Method Not Allowed', 409: '409 Conflict', 413: '413 Payload Too Large', 414: '414 URI Too Long',
-  500: '500 Internal Server Error', 503: '503 Service Unavailable', 507: '507 Insufficient Storage'
+export interface HttpServerOptions {
+  /**
+   * Tenants and credentials: bearer auth on every endpoint but health, and the admin API under
+   * /v1/tenants. Without it auth is off (everyone is the default tenant) and there is no
+   * tenant API.
+   */
+  tenants?: TenantRegistry
+  /** Prometheus metrics: request durations of every route, and `GET /metrics`. */
+  metrics?: Metrics
+  /** The WebSocket stream `/v1/stream`. */
+  stream?: StreamDeps
 }
 
 export class HttpServer {
-  readonly #engine: Engine
   readonly #app: TemplatedApp
   #listenSocket: us_listen_socket | null = null
   port = 0
 
-  constructor (engine: Engine) {
-    this.#engine = engine
+  /** Cancels the WebSocket stream's own timers (delayed flushes) at close. */
+  readonly #closeStream: () => void
+
+  constructor (engine: Engine, options: HttpServerOptions = {}) {
     const uws = loadUws()
     const app = uws.App()
-    app.get('/v1/cache/:key', (res, req) => this.#get(res, req, false))
-    app.head('/v1/cache/:key', (res, req) => this.#get(res, req, true))
-    app.put('/v1/cache/:key', (res, req) => this.#put(res, req))
-    app.del('/v1/cache/:key', (res, req) => this.#delete(res, req))
-    app.get('/v1/health', (res) => this.#health(res))
-    app.get('/v1/stats', (res) => json(res, 200, engine.stats()))
-    app.post('/v1/debug/clock', (res, req) => this.#debugClock(res, req))
+    // Before any route: it wraps the registration methods so every handler is timed.
+    if (options.metrics !== undefined) timeHttpRoutes(app, options.metrics)
+    const tenants = options.tenants
+    const router = new Router(app, tenants !== undefined ? registryAuthenticator(tenants) : OPEN_AUTHENTICATOR)
+    registerCacheRoutes(router, engine)
+    registerMultiRoutes(router, engine)
+    registerKeysRoutes(router, engine)
+    registerTagRoutes(router, engine)
+    registerCounterRoutes(router, engine)
+    registerRateLimitRoutes(router, engine)
+    registerAdminRoutes(router, engine)
+    if (tenants !== undefined) registerTenantRoutes(router, engine, tenants)
+    // Routes of other front ends (/metrics, /v1/stream), before the fallback.
+    if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics)
+    this.#closeStream = options.stream !== undefined ? registerStreamRoute(app, options.stream) : () => {}
     app.any('/*', (res) => sendError(res, 'NOT_FOUND', 'no such endpoint'))
     this.#app = app
   }
@@ -68,148 +95,8 @@ export class HttpServer {
   close (): void {
     if (this.#listenSocket !== null) loadUws().us_listen_socket_close(this.#listenSocket)
     this.#listenSocket = null
+    this.#closeStream()
     // `close` exists on the native app in v20.30 but is missing from its type declarations.
     ;(this.#app as unknown as { close: () => void }).close()
   }
-
-  #get (res: HttpResponse, req: HttpRequest, headOnly: boolean): void {
-    const key = keyParameter(res, req, this.#engine.config.limits.maxKeyBytes)
-    if (key === null) return
-    const result = this.#engine.execute({ op: 'get', tenantId: DEFAULT_TENANT, key }) as Result
-    if (result.error !== null) { sendError(res, result.error); return }
-    if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
-    res.writeStatus('200 OK')
-      .writeHeader('Content-Type', 'application/octet-stream')
-      .writeHeader('ETag', `"${result.cas}"`)
-    if (headOnly) endWithoutBody(res, result.valueLength)
-    else res.end(result.value!.subarray(0, result.valueLength))
-  }
-
-  #put (res: HttpResponse, req: HttpRequest): void {
-    const limits = this.#engine.config.limits
-    const key = keyParameter(res, req, limits.maxKeyBytes)
-    if (key === null) return
-    const ttlSeconds = ttlParameter(req.getQuery('ttl'))
-    if (ttlSeconds < 0) { sendError(res, 'BAD_REQUEST', `ttl must be an integer number of seconds from 1 to ${MAX_TTL_SECONDS}`); return }
-    const lengthHeader = req.getHeader('content-length')
-    const declared = lengthHeader === '' ? -1 : Number(lengthHeader)
-    if (declared > limits.maxValueBytes) {
-      sendError(res, 'VALUE_TOO_LARGE', `value is ${declared} bytes; the limit is ${limits.maxValueBytes}`, true)
-      return
-    }
-    let body = Buffer.allocUnsafe(declared >= 0 ? declared : 1024)
-    let received = 0
-    let aborted = false
-    res.onAborted(() => { aborted = true })
-    res.onData((chunk, isLast) => {
-      if (aborted) return
-      const bytes = chunk.byteLength
-      if (received + bytes > limits.maxValueBytes) {
-        aborted = true
-        sendError(res, 'VALUE_TOO_LARGE', `value exceeds the limit of ${limits.maxValueBytes} bytes`, true)
-        return
-      }
-      if (received + bytes > body.length) {
-        const grown = Buffer.allocUnsafe(Math.min(limits.maxValueBytes, Math.max(received + bytes, body.length * 2)))
-        body.copy(grown, 0, 0, received)
-        body = grown
-      }
-      // uWS reuses `chunk` after this callback returns: copy now.
-      body.set(new Uint8Array(chunk), received)
-      received += bytes
-      if (!isLast) return
-      const result = this.#engine.execute({
-        op: 'set', tenantId: DEFAULT_TENANT, key, value: body.subarray(0, received), mode: SetMode.SET,
-        ttlMs: ttlSeconds * 1000, flags: 0, keepTtl: false, casExpected: 0
-      }) as Result
-      if (result.error !== null) { sendError(res, result.error); return }
-      endWithoutBody(res.writeStatus('204 No Content').writeHeader('ETag', `"${result.cas}"`), null)
-    })
-  }
-
-  #delete (res: HttpResponse, req: HttpRequest): void {
-    const key = keyParameter(res, req, this.#engine.config.limits.maxKeyBytes)
-    if (key === null) return
-    const result = this.#engine.execute({ op: 'delete', tenantId: DEFAULT_TENANT, key }) as Result
-    if (result.error !== null) { sendError(res, result.error); return }
-    if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
-    endWithoutBody(res.writeStatus('204 No Content'), null)
-  }
-
-  #health (res: HttpResponse): void {
-    const shards = this.#engine.shards
-    const alive = Array.from({ length: shards.count }, (_, id) => shards.alive(id))
-    const ok = alive.every(Boolean)
-    json(res, ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', shards: alive.map((up, id) => ({ id, up, restarts: shards.restarts(id) })) })
-  }
-
-  #debugClock (res: HttpResponse, _req: HttpRequest): void {
-    const limit = this.#engine.config.limits.maxRequestBytes
-    let body = ''
-    let received = 0
-    let aborted = false
-    res.onAborted(() => { aborted = true })
-    res.onData((chunk, isLast) => {
-      if (aborted) return
-      received += chunk.byteLength
-      if (received > limit) { aborted = true; sendError(res, 'REQUEST_TOO_LARGE', `request body exceeds ${limit} bytes`, true); return }
-      body += Buffer.from(chunk).toString()
-      if (!isLast) return
-      let advanceMs: unknown
-      try { advanceMs = (JSON.parse(body) as { advanceMs?: unknown }).advanceMs } catch { advanceMs = undefined }
-      if (typeof advanceMs !== 'number') { sendError(res, 'BAD_REQUEST', 'body must be JSON {"advanceMs": <number>}'); return }
-      const result = this.#engine.execute({ op: 'debugClock', advanceMs }) as Result
-      if (result.error !== null) { sendError(res, result.error, result.errorMessage); return }
-      json(res, 200, { nowMs: this.#engine.clock.nowMs() })
-    })
-  }
-}
-
-/** Decodes the :key parameter to bytes; answers the request itself and returns null if invalid. */
-function keyParameter (res: HttpResponse, req: HttpRequest, maxKeyBytes: number): Buffer | null {
-  let text: string
-  try {
-    text = decodeURIComponent(req.getParameter(0))
-  } catch {
-    sendError(res, 'BAD_REQUEST', 'key is not valid percent-encoded UTF-8')
-    return null
-  }
-  const key = Buffer.from(text)
-  if (key.length > maxKeyBytes) {
-    sendError(res, 'KEY_TOO_LARGE', `key is ${key.length} bytes; the limit is ${maxKeyBytes}`)
-    return null
-  }
-  return key
-}
-
-/** Parses ?ttl= (seconds): 0 when absent, -1 when invalid. */
-function ttlParameter (raw: string | undefined): number {
-  if (raw === undefined || raw === '') return 0
-  if (!/^[0-9]{1,10}$/.test(raw)) return -1
-  const seconds = Number(raw)
-  return seconds >= 1 && seconds <= MAX_TTL_SECONDS ? seconds : -1
-}
-
-/**
- * Ends a response without a body: a HEAD reporting `contentLength`, or a 204 (null: no
- * Content-Length at all). uWS v20.30 mishandles `endWithoutBody(length)`: the response does not
- * count as ended, so the process aborts when the handler returns, or (with an abort handler)
- * the next pipelined request finds it pending and the connection is dropped. Writing the header
- * ourselves and calling `endWithoutBody()` with no arguments works (test/integration/http-pipelining.ts).
- */
-function endWithoutBody (res: HttpResponse, contentLength: number | null): void {
-  if (contentLength !== null) res.writeHeader('Content-Length', String(contentLength))
-  res.endWithoutBody()
-}
-
-function json (res: HttpResponse, status: number, body: unknown): void {
-  res.writeStatus(STATUS_TEXT[status] ?? `${status} Unknown`).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body))
-}
-
-/** Sends the JSON error `{ error: { code, message } }` with the catalog's HTTP status. */
-function sendError (res: HttpResponse, code: ErrorCode, message?: string, closeConnection = false): void {
-  const entry = ERROR_CATALOG[code]
-  res.writeStatus(STATUS_TEXT[entry.httpStatus] ?? `${entry.httpStatus} Error`)
-    .writeHeader('Content-Type', 'application/json')
-    .end(JSON.stringify({ error: { code, message: message ?? entry.message } }), closeConnection)
 }

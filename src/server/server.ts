@@ -11,12 +11,15 @@ import { ConnectionBudget } from './connection-budget.js'
 import { MemcacheServer } from './memcache-server.js'
 import { RespServer } from './resp-server.js'
 import { loadUws } from './uws-loader.js'
+import { Metrics } from './metrics.js'
 import type { Logger } from '../util/log.js'
 import { TenantRegistry } from '../tenants/tenant-registry.js'
 import { checkProtectedMode } from './protected-mode.js'
 
 export interface RunningServer {
   readonly engine: Engine
+  /** Prometheus metrics (GET /metrics); front ends report request durations to it. */
+  readonly metrics: Metrics
   readonly httpPort: number
   /** memcached protocol port (text and binary). */
   readonly memcachePort: number
@@ -53,9 +56,11 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     await stopAll()
     throw error
   }
-  const http = new HttpServer(engine)
-  // One budget of client connections shared by the TCP front ends (RESP, memcached).
+  // One budget of client connections shared by the TCP front ends (RESP, memcached) and the
+  // WebSocket stream.
   const budget = new ConnectionBudget(config.limits.maxConnections)
+  const metrics = new Metrics(engine)
+  const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics } })
   const memcache = new MemcacheServer(engine, budget, tenants)
   const resp = new RespServer(engine, budget, logger, tenants)
   try {
@@ -72,6 +77,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   let closed: Promise<void> | null = null
   return {
     engine,
+    metrics,
     httpPort: http.port,
     memcachePort: memcache.port,
     respPort: resp.port,

@@ -32,7 +32,7 @@ t.test('no config at all - the embedded defaults load and no file is read', asyn
     logLevel: 'info',
     lockTimeoutMs: 200,
     maintenanceIntervalMs: 10,
-    limits: { maxKeyBytes: 4096, maxValueBytes: 8 * MIB, maxRequestBytes: 8 * MIB + 64 * 1024, maxConnections: 10000, maxTagsPerItem: 16, maxTagBytes: 256 },
+    limits: { maxKeyBytes: 4096, maxValueBytes: 8 * MIB, maxRequestBytes: 8 * MIB + 64 * 1024, maxConnections: 10000, maxBatchItems: 1000, maxTagsPerItem: 16, maxTagBytes: 256 },
     debug: { clockControl: false }
   })
 })

@@ -50,7 +50,8 @@ const CASES: Record<string, OptionCase> = {
     invalid: ['{', '{"name":"a"}', '[{"name":"a b"}]', '[{"name":"a"},{"name":"a"}]', '[{"name":"a","secret":"short"}]', '[{"name":"a","secret":"long-enough","secretHash":"scrypt$1$1$1$aaaaaaaaaaaaaaaa$bbbbbbbbbbbbbbbb"}]',
       '[{"name":"a","secretHash":"plaintext-password"}]', '[{"name":"a","quota":"lots"}]', '[{"name":"a","quota":1,"quotaBytes":1}]', '[{"name":"a","colour":"red"}]', '["a"]'],
     invalidJson: [5, { name: 'a' }, [{ name: '' }], [{ name: 'x'.repeat(65) }]]
-  }
+  },
+  'limits.maxBatchItems': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[50, 50]], invalid: ['0', '1000001', 'many'] }
 }
 
 function field (config: Config, spec: OptionSpec): unknown {

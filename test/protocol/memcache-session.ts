@@ -134,3 +134,26 @@ t.test('input is bounded: an idle session holds no buffer; a large value is copi
   t.equal(session.bufferedBytes, 0)
   t.ok(backend.items.get('big')!.value.equals(value))
 })
+
+t.test('retain - pending input is copied out of a chunk the transport will reuse', async (t) => {
+  const backend = new FakeBackend()
+  const session = new MemcacheSession(backend, LIMITS)
+  const frame = Buffer.alloc(24 + 8 + 3 + 5)
+  frame[0] = 0x80
+  frame[1] = 0x01 // SET
+  frame.writeUInt16BE(3, 2)
+  frame[4] = 8
+  frame.writeUInt32BE(16, 8)
+  frame.write('keyvalue', 32, 'latin1')
+  const chunk = Buffer.from(frame.subarray(0, 30))
+  session.push(chunk)
+  t.equal(session.run(), SessionState.IDLE, 'a partial frame waits')
+  session.retain()
+  chunk.fill(0xee) // the transport reuses (or detaches) its chunk
+  session.push(frame.subarray(30))
+  t.equal(session.run(), SessionState.IDLE)
+  t.equal(session.output.take()?.readUInt16BE(6), 0, 'the SET succeeded from the retained bytes')
+  t.equal(backend.items.get('key')?.value.toString(), 'value')
+  session.retain()
+  t.equal(session.bufferedBytes, 0, 'nothing pending: retain copies nothing')
+})

@@ -1,0 +1,97 @@
+/**
+ * Tenant administration (admin token only; 403 FORBIDDEN for a tenant's credential):
+ * `POST /v1/tenants` `{name, quotaBytes?, secret?}` → 201 `{tenant, secret}` (the secret is
+ * shown this once), `GET /v1/tenants`, `GET /v1/tenants/{name}`, `PUT /v1/tenants/{name}`
+ * `{quotaBytes}`, `POST /v1/tenants/{name}/rotate` → `{secret}`, `DELETE /v1/tenants/{name}`
+ * (its data is flushed on every shard first) → 204. Listings carry per-tenant stats when the
+ * engine keeps them (`engine.tenantStats`). Thread: main. Registry mutations are asynchronous
+ * (file write, scrypt, flush): their replies are deferred (Exchange.settle).
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
+import type { Engine } from '../../engine.js'
+import type { TenantInfo, TenantRegistry } from '../../tenants/tenant-registry.js'
+import { answerParamErrors, jsonObject, optionalJsonObject, ParamError } from './params.js'
+import { endWithoutBody, sendError, sendJson } from './reply.js'
+import type { Router } from './router.js'
+
+type TenantStatsSource = { tenantStats?: (tenantId: number) => unknown }
+const CREATE_SHAPE = '{"name": string, "quotaBytes"?: integer, "secret"?: string}'
+
+export function registerTenantRoutes (router: Router, engine: Engine, registry: TenantRegistry): void {
+  const body = { limitBytes: engine.config.limits.maxRequestBytes, tooLargeCode: 'REQUEST_TOO_LARGE' } as const
+  const source = engine as unknown as TenantStatsSource
+  const describe = (tenant: TenantInfo): Record<string, unknown> =>
+    typeof source.tenantStats === 'function' ? { ...tenant, stats: source.tenantStats(tenant.id) } : { ...tenant }
+  const none = (): true => true
+
+  router.route('/v1/tenants', {
+    GET: { access: 'admin', parse: none, run: (exchange) => sendJson(exchange.res, 200, { tenants: registry.list().map(describe) }) },
+    POST: {
+      access: 'admin',
+      body,
+      parse: none,
+      run: (exchange, _params: true, raw) => answerParamErrors(exchange.res, () => {
+        const request = jsonObject(raw, CREATE_SHAPE)
+        const name = request['name']
+        const quotaBytes = request['quotaBytes'] ?? 0
+        const secret = request['secret']
+        if (typeof name !== 'string') throw new ParamError('BAD_REQUEST', `name must be a string: ${CREATE_SHAPE}`)
+        if (typeof quotaBytes !== 'number') throw new ParamError('BAD_REQUEST', 'quotaBytes must be a non-negative integer (0 = unlimited)')
+        if (secret !== undefined && typeof secret !== 'string') throw new ParamError('BAD_REQUEST', 'secret must be a string')
+        const options = secret === undefined ? { name, quotaBytes } : { name, quotaBytes, secret }
+        exchange.settle(registry.create(options), (created) => sendJson(exchange.res, 201, { tenant: describe(created.tenant), secret: created.secret }))
+      })
+    }
+  })
+
+  router.route('/v1/tenants/:name', {
+    GET: {
+      access: 'admin',
+      parse: tenantName,
+      run: (exchange, name: string) => {
+        const tenant = registry.byName(name)
+        if (tenant === undefined) { sendError(exchange.res, 'TENANT_NOT_FOUND', `no tenant named "${name}"`); return }
+        sendJson(exchange.res, 200, { tenant: describe(tenant) })
+      }
+    },
+    PUT: {
+      access: 'admin',
+      body,
+      parse: tenantName,
+      run: (exchange, name: string, raw) => answerParamErrors(exchange.res, () => {
+        const quotaBytes = jsonObject(raw, '{"quotaBytes": integer}')['quotaBytes']
+        if (typeof quotaBytes !== 'number') throw new ParamError('BAD_REQUEST', 'quotaBytes must be a non-negative integer (0 = unlimited)')
+        exchange.settle(registry.updateQuota(name, quotaBytes), (tenant) => sendJson(exchange.res, 200, { tenant: describe(tenant) }))
+      })
+    },
+    DELETE: {
+      access: 'admin',
+      parse: tenantName,
+      run: (exchange, name: string) => {
+        exchange.settle(registry.delete(name), () => endWithoutBody(exchange.res.writeStatus('204 No Content'), null))
+      }
+    }
+  })
+
+  router.route('/v1/tenants/:name/rotate', {
+    POST: {
+      access: 'admin',
+      body,
+      parse: tenantName,
+      run: (exchange, name: string, raw) => answerParamErrors(exchange.res, () => {
+        optionalJsonObject(raw, '{} or no body')
+        exchange.settle(registry.rotateSecret(name), (rotated) => sendJson(exchange.res, 200, { secret: rotated.secret }))
+      })
+    }
+  })
+}
+
+/** The :name parameter, percent-decoded; the registry validates its grammar. */
+function tenantName (res: HttpResponse, req: HttpRequest): string | null {
+  try {
+    return decodeURIComponent(req.getParameter(0))
+  } catch {
+    sendError(res, 'BAD_REQUEST', 'tenant name is not valid percent-encoded UTF-8')
+    return null
+  }
+}
