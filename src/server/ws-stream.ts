@@ -120,6 +120,7 @@ export function registerStreamRoute (app: TemplatedApp, deps: StreamDeps): () =>
       return
     }
     const bytes = session.output.take()
+    if (bytes !== null) backend.counters.bytesWritten += bytes.length
     if (bytes !== null && ws.send(bytes, true) === 2) {
       // Dropped by uWS: cannot happen while maxBackpressure covers the largest batch; if it
       // does, the reply stream has a hole and the connection cannot continue.

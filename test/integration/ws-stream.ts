@@ -123,6 +123,19 @@ t.test('stream client - every command', async (t) => {
   t.equal(await stream.get('n'), null)
 })
 
+t.test('stream client - a write pipelined behind a flush survives it (replies wait for the flush)', async (t) => {
+  const server = await startTestServer(t)
+  const stream = await client(t, server)
+  await stream.set('old', 'x')
+  const flushed = stream.flush()
+  const stored = stream.set('new', 'y')
+  const read = stream.get('new')
+  await flushed
+  t.ok(await stored > 0)
+  t.equal(Buffer.from((await read)!.value).toString(), 'y', 'the set after the flush ran after it')
+  t.equal(await stream.get('old'), null)
+})
+
 t.test('stream client - flush with a delay runs when the (debug) clock passes it', async (t) => {
   const server = await startTestServer(t, { debug: { clockControl: true } })
   const stream = await client(t, server)
