@@ -69,7 +69,7 @@ export class HttpServer {
     registerAdminRoutes(router, engine)
     if (tenants !== undefined) registerTenantRoutes(router, engine, tenants)
     // Routes of other front ends (/metrics, /v1/stream), before the fallback.
-    if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics)
+    if (options.metrics !== undefined) registerMetricsRoute(router, options.metrics)
     this.#closeStream = options.stream !== undefined ? registerStreamRoute(app, options.stream) : () => {}
     app.any('/*', (res) => sendError(res, 'NOT_FOUND', 'no such endpoint'))
     this.#app = app

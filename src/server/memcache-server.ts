@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import type { Result } from '../command/command.js'
 import type { Engine } from '../engine.js'
 import { MemcacheCounters, MemcacheSession, SessionState, type MemcacheBackend, type MemcacheLimits } from '../protocol/memcache-session.js'
@@ -18,6 +19,7 @@ import { REQUEST_MAGIC } from '../protocol/memcache-binary.js'
 import { TextReply } from '../protocol/memcache-text.js'
 import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import type { ConnectionBudget } from './connection-budget.js'
+import type { Metrics } from './metrics.js'
 
 /**
  * What `version` reports: the memcached protocol level slabcache follows (clients and
@@ -53,15 +55,20 @@ export class MemcacheServer {
   readonly #server: net.Server
   readonly #backend: MemcacheBackend
   readonly #limits: MemcacheLimits
+  readonly #metrics: Metrics | undefined
   readonly #connections = new Set<Connection>()
   readonly #refusing = new Set<net.Socket>()
   readonly #flushes = new Map<number, { atMs: number, timer: NodeJS.Timeout }>()
   #closed = false
   port = 0
 
-  /** Without `tenants` nobody has credentials: every connection is the default tenant. */
-  constructor (engine: Engine, budget: ConnectionBudget, tenants?: TenantRegistry) {
+  /**
+   * Without `tenants` nobody has credentials: every connection is the default tenant.
+   * `metrics` receives one `memcache` latency observation per read batch.
+   */
+  constructor (engine: Engine, budget: ConnectionBudget, tenants?: TenantRegistry, metrics?: Metrics) {
     this.#engine = engine
+    this.#metrics = metrics
     this.#budget = budget
     const limits = engine.config.limits
     this.#limits = { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxRetrievalLineBytes: limits.maxRequestBytes }
@@ -85,6 +92,9 @@ export class MemcacheServer {
     }
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
   }
+
+  /** The protocol backend (counters, delayed flushes, SASL check), shared with the WebSocket stream. */
+  get backend (): MemcacheBackend { return this.#backend }
 
   /** Listens on host:port (0 = ephemeral); resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
@@ -141,8 +151,10 @@ export class MemcacheServer {
     socket.on('data', (chunk: Buffer) => {
       if (connection.ending) return
       counters.bytesRead += chunk.length
+      const startMs = this.#metrics === undefined ? 0 : performance.now()
       connection.session.push(chunk)
       this.#drive(connection)
+      this.#metrics?.observeRequest('memcache', performance.now() - startMs)
     })
     socket.on('end', () => {
       connection.inputEnded = true

@@ -14,6 +14,7 @@
  *  - a socket error or a client vanishing mid-reply closes that connection only.
  */
 import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Engine } from '../engine.js'
@@ -25,6 +26,7 @@ import { RespWriter } from '../protocol/resp-writer.js'
 import type { Logger } from '../util/log.js'
 import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import type { ConnectionBudget } from './connection-budget.js'
+import type { Metrics } from './metrics.js'
 
 /**
  * Unsent reply bytes at which a connection stops running commands and reading: the batch is
@@ -38,6 +40,7 @@ export class RespServer {
   readonly #engine: Engine
   readonly #budget: ConnectionBudget
   readonly #logger: Logger | undefined
+  readonly #metrics: Metrics | undefined
   readonly #commands: RespCommands
   readonly #counters = new RespCounters()
   readonly #connections = new Set<RespConnection>()
@@ -47,8 +50,10 @@ export class RespServer {
   port = 0
 
   /** Without `tenants` nobody has credentials: every connection is the default tenant. */
-  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry) {
+  /** `metrics` receives one `resp` latency observation per read batch (the commands of one chunk). */
+  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry, metrics?: Metrics) {
     this.#engine = engine
+    this.#metrics = metrics
     this.#budget = budget
     this.#logger = logger
     const limits = engine.config.limits
@@ -116,7 +121,7 @@ export class RespServer {
       return
     }
     this.#counters.connectedClients++
-    const connection = new RespConnection(socket, this.#commands, this.#nextClientId++, this.#engine.clock.nowMs(), this.#engine.config.limits.maxRequestBytes)
+    const connection = new RespConnection(socket, this.#commands, this.#nextClientId++, this.#engine.clock.nowMs(), this.#engine.config.limits.maxRequestBytes, this.#metrics)
     this.#connections.add(connection)
     socket.once('close', () => {
       this.#connections.delete(connection)
@@ -155,7 +160,7 @@ class RespConnection {
   #closing = false
   #destroyed = false
 
-  constructor (socket: Socket, commands: RespCommands, id: number, nowMs: number, maxRequestBytes: number) {
+  constructor (socket: Socket, commands: RespCommands, id: number, nowMs: number, maxRequestBytes: number, metrics?: Metrics) {
     this.#socket = socket
     this.#commands = commands
     this.#parser = new RespParser({ maxBulkBytes: maxRequestBytes })
@@ -164,8 +169,10 @@ class RespConnection {
     this.#session = new RespSession(id, new RespWriter(), nowMs, remote, local)
     socket.on('data', (chunk: Buffer) => {
       if (this.#closing) return
+      const startMs = metrics === undefined ? 0 : performance.now()
       this.#parser.feed(chunk)
       this.#run()
+      metrics?.observeRequest('resp', performance.now() - startMs)
     })
     socket.on('end', () => {
       this.#readEnded = true

@@ -59,10 +59,12 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   // One budget of client connections shared by the TCP front ends (RESP, memcached) and the
   // WebSocket stream.
   const budget = new ConnectionBudget(config.limits.maxConnections)
-  const metrics = new Metrics(engine)
-  const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics } })
-  const memcache = new MemcacheServer(engine, budget, tenants)
-  const resp = new RespServer(engine, budget, logger, tenants)
+  const metrics = new Metrics(engine, { tenantName: (id) => tenants.byId(id)?.name })
+  const memcache = new MemcacheServer(engine, budget, tenants, metrics)
+  const resp = new RespServer(engine, budget, logger, tenants, metrics)
+  // The stream speaks memcached binary with the TCP server's backend: one SASL check (auth is
+  // required on the stream exactly when it is on TCP), one set of `stats` counters.
+  const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics, backend: memcache.backend } })
   try {
     await http.listen(config.host, config.httpPort)
     closers.push(() => http.close())

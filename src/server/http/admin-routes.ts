@@ -1,7 +1,6 @@
 /**
  * Server endpoints: `GET /v1/health` (public: load balancers probe it without credentials),
- * `GET /v1/stats` (the admin sees the engine-wide counters; a tenant sees its own, when the
- * engine keeps per-tenant stats) and `POST /v1/debug/clock` (admin; only with
+ * `GET /v1/stats` (the admin sees the engine-wide counters; a tenant sees its own) and `POST /v1/debug/clock` (admin; only with
  * debug.clockControl). Thread: main; every reply is synchronous.
  */
 import type { Result } from '../../command/command.js'
@@ -9,9 +8,6 @@ import type { Engine } from '../../engine.js'
 import { answerParamErrors, jsonObject, ParamError } from './params.js'
 import { sendError, sendJson } from './reply.js'
 import type { Router } from './router.js'
-
-/** The engine's per-tenant stats when the quota work provides them (optional by design). */
-type TenantStatsSource = { tenantStats?: (tenantId: number) => unknown }
 
 export function registerAdminRoutes (router: Router, engine: Engine): void {
   const none = (): true => true
@@ -33,9 +29,8 @@ export function registerAdminRoutes (router: Router, engine: Engine): void {
       parse: none,
       run: (exchange) => {
         const principal = exchange.principal
-        const source = engine as unknown as TenantStatsSource
-        if (principal.admin || typeof source.tenantStats !== 'function') { sendJson(exchange.res, 200, engine.stats()); return }
-        sendJson(exchange.res, 200, { tenant: principal.tenantName, ...(source.tenantStats(principal.tenantId) as object) })
+        if (principal.admin) { sendJson(exchange.res, 200, engine.stats()); return }
+        sendJson(exchange.res, 200, { tenant: principal.tenantName, ...engine.tenantStats(principal.tenantId) })
       }
     }
   })

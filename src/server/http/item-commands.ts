@@ -20,19 +20,6 @@ export interface WriteSpec {
 
 export const PLAIN_WRITE: WriteSpec = { ttlSeconds: 0, tags: null, contentType: null, mode: SetMode.SET, casExpected: 0 }
 
-/**
- * The rateLimit command and its Result fields arrive with the quota branch
- * (prompts/interfaces.md); until it is merged they travel as extra properties, cast here only.
- */
-type RateLimitCommand = { op: 'rateLimit', tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number }
-interface RateLimitFields {
-  allowed?: boolean
-  limit?: number
-  remaining?: number
-  retryAfterMs?: number
-  resetAfterMs?: number
-}
-
 export function setCommand (tenantId: number, key: Uint8Array, value: Uint8Array, spec: WriteSpec): Command {
   const command: Command & { op: 'set' } = {
     op: 'set', tenantId, key, value, mode: spec.mode, ttlMs: spec.ttlSeconds * 1000, flags: 0, keepTtl: false, casExpected: spec.casExpected
@@ -57,14 +44,13 @@ export function invalidateTagCommand (tenantId: number, tag: Uint8Array): Comman
 
 /** GCRA: `count` per `periodMs` with bucket capacity `burst`; `cost` units taken. */
 export function rateLimitCommand (tenantId: number, key: Uint8Array, burst: number, count: number, periodMs: number, cost: number): Command {
-  return { op: 'rateLimit', tenantId, key, burst, count, periodMs, cost } satisfies RateLimitCommand as unknown as Command
+  return { op: 'rateLimit', tenantId, key, burst, count, periodMs, cost }
 }
 
 /** The numbers of a rateLimit result. */
 export interface RateLimitNumbers { allowed: boolean, limit: number, remaining: number, retryAfterMs: number, resetAfterMs: number }
 export function rateLimitOf (result: Result): RateLimitNumbers {
-  const r = result as Result & RateLimitFields
-  return { allowed: r.allowed === true, limit: r.limit ?? 0, remaining: r.remaining ?? 0, retryAfterMs: r.retryAfterMs ?? -1, resetAfterMs: r.resetAfterMs ?? 0 }
+  return { allowed: result.allowed, limit: result.limit, remaining: result.remaining, retryAfterMs: result.retryAfterMs, resetAfterMs: result.resetAfterMs }
 }
 
 /** The stored content type, or null when the item has none. */

@@ -3,8 +3,8 @@
  * `POST /v1/tenants` `{name, quotaBytes?, secret?}` → 201 `{tenant, secret}` (the secret is
  * shown this once), `GET /v1/tenants`, `GET /v1/tenants/{name}`, `PUT /v1/tenants/{name}`
  * `{quotaBytes}`, `POST /v1/tenants/{name}/rotate` → `{secret}`, `DELETE /v1/tenants/{name}`
- * (its data is flushed on every shard first) → 204. Listings carry per-tenant stats when the
- * engine keeps them (`engine.tenantStats`). Thread: main. Registry mutations are asynchronous
+ * (its data is flushed on every shard first) → 204. Listings carry per-tenant stats
+ * (`engine.tenantStats`). Thread: main. Registry mutations are asynchronous
  * (file write, scrypt, flush): their replies are deferred (Exchange.settle).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
@@ -14,14 +14,11 @@ import { answerParamErrors, jsonObject, optionalJsonObject, ParamError } from '.
 import { endWithoutBody, sendError, sendJson } from './reply.js'
 import type { Router } from './router.js'
 
-type TenantStatsSource = { tenantStats?: (tenantId: number) => unknown }
 const CREATE_SHAPE = '{"name": string, "quotaBytes"?: integer, "secret"?: string}'
 
 export function registerTenantRoutes (router: Router, engine: Engine, registry: TenantRegistry): void {
   const body = { limitBytes: engine.config.limits.maxRequestBytes, tooLargeCode: 'REQUEST_TOO_LARGE' } as const
-  const source = engine as unknown as TenantStatsSource
-  const describe = (tenant: TenantInfo): Record<string, unknown> =>
-    typeof source.tenantStats === 'function' ? { ...tenant, stats: source.tenantStats(tenant.id) } : { ...tenant }
+  const describe = (tenant: TenantInfo): Record<string, unknown> => ({ ...tenant, stats: engine.tenantStats(tenant.id) })
   const none = (): true => true
 
   router.route('/v1/tenants', {
