@@ -825,7 +825,12 @@ export class SlabStore {
     flags: number, expiryMs: number): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
-    if (quotaBytes > 0 && !this.#makeQuotaRoom(tenantId, key, hash, valueLength, quotaBytes)) return StoreStatus.QUOTA_EXCEEDED
+    if (quotaBytes > 0 && !this.#makeQuotaRoom(tenantId, key, hash, valueLength, quotaBytes)) {
+      // The write will not happen: its tag reservations must not outlive it (a record's count
+      // would then exceed its member list).
+      this.#releaseTags()
+      return StoreStatus.QUOTA_EXCEEDED
+    }
     const ref = this.#allocItem(tenantId, key.length, valueLength)
     if (ref === 0) {
       this.#releaseTags()
