@@ -138,8 +138,10 @@ function runModel (slabBytes: number, seed: number, ops: number, profile: 'stres
   ]
   const makeValue = (): Uint8Array => {
     const roll = below(2000)
-    if (stress && roll === 0) return patternBytes(600 * 1024 + below(700 * 1024)) // chunked
-    if (stress && roll === 1) return patternBytes(LARGE_VALUE_BYTES + below(460 * 1024)) // large, inline
+    // Chunked values: rare, but often enough that some fit their tenant's quota and the slab
+    // (three of four tenants may have quotas below a chunked value's size).
+    if (stress && roll < 3) return patternBytes(600 * 1024 + below(700 * 1024)) // chunked
+    if (stress && roll === 3) return patternBytes(LARGE_VALUE_BYTES + below(460 * 1024)) // large, inline
     if (roll < 200) {
       const text = below(3) === 0 ? String(below(100000) - 50000) : NUMERIC[below(NUMERIC.length)]!
       return Buffer.from(text, 'latin1')
