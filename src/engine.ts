@@ -213,14 +213,7 @@ export class Engine {
     for (let id = 0; id < this.shards.count; id++) {
       const s = this.shards.store(id).stats()
       perShard.push({ id, alive: this.shards.alive(id), restarts: this.shards.restarts(id), ...s })
-      total.items += s.items
-      total.itemBytes += s.itemBytes
-      total.chunkBytes += s.chunkBytes
-      total.capacityBytes += s.capacityBytes
-      total.hits += s.hits
-      total.misses += s.misses
-      total.evictions += s.evictions
-      total.expirations += s.expirations
+      addCounters(total, s)
     }
     return { uptimeMs: this.clock.nowMs() - this.#startedMs, shardCount: this.shards.count, memoryBytes: this.config.memoryBytes, ...total, shards: perShard }
   }
@@ -255,16 +248,7 @@ export class Engine {
     this.#checkTenant(tenantId)
     const total: TenantStats = { items: 0, bytes: 0, quotaBytes: 0, hits: 0, misses: 0, sets: 0, deletes: 0, evictions: 0, expirations: 0 }
     for (let id = 0; id < this.shards.count; id++) {
-      const s = this.shards.store(id).tenantStats(tenantId)
-      total.items += s.items
-      total.bytes += s.bytes
-      total.quotaBytes += s.quotaBytes
-      total.hits += s.hits
-      total.misses += s.misses
-      total.sets += s.sets
-      total.deletes += s.deletes
-      total.evictions += s.evictions
-      total.expirations += s.expirations
+      addCounters(total, this.shards.store(id).tenantStats(tenantId))
     }
     return total
   }
@@ -409,6 +393,11 @@ export class Engine {
     result.count = replies.reduce((sum, reply) => sum + reply.number, 0)
     return result
   }
+}
+
+/** Adds to each counter of `total` the same-named counter of `part` (sums over shards). */
+function addCounters<K extends string> (total: Record<K, number>, part: Readonly<Record<NoInfer<K>, number>>): void {
+  for (const key of Object.keys(total) as K[]) total[key] += part[key]
 }
 
 export interface EngineStats {

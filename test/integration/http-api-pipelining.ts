@@ -1,22 +1,6 @@
 import t from 'tap'
-import { connect } from 'node:net'
+import { exchange } from '../fixtures/http-raw.js'
 import { startTestServer } from '../fixtures/server.js'
-
-/** Sends `payload` on a raw socket and collects bytes until `complete(received)` says done. */
-async function exchange (port: number, payload: string, complete: (received: string) => boolean): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    let received = ''
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => {
-      received += chunk
-      if (complete(received)) { socket.end(); resolve(received) }
-    })
-    socket.on('error', reject)
-    socket.on('close', () => resolve(received))
-    socket.write(payload)
-  })
-}
 
 function post (path: string, body: string, headers = ''): string {
   return `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}\r\n${body}`

@@ -1,116 +1,6 @@
 import t, { type Test } from 'tap'
-import { connect, type Socket } from 'node:net'
 import { startTestServer } from '../fixtures/server.js'
-
-/** A raw client: writes bytes, and waits (with a safety timeout, never a sleep) for reply bytes. */
-class Raw {
-  readonly socket: Socket
-  #buffer = Buffer.alloc(0)
-  #closed = false
-  #wake: (() => void) | null = null
-
-  private constructor (socket: Socket) {
-    this.socket = socket
-    socket.on('data', (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk])
-      this.#wake?.()
-    })
-    socket.on('close', () => {
-      this.#closed = true
-      this.#wake?.()
-    })
-    socket.on('error', () => {})
-  }
-
-  static async open (port: number): Promise<Raw> {
-    const socket = connect(port, '127.0.0.1')
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-    return new Raw(socket)
-  }
-
-  write (data: string | Buffer): void { this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data) }
-
-  /** Waits until `take(pending)` returns a length ≥ 0, then removes and returns that many bytes. */
-  async until (take: (pending: Buffer) => number, what: string, timeoutMs = 10_000): Promise<Buffer> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const length = take(this.#buffer)
-      if (length >= 0) {
-        const bytes = this.#buffer.subarray(0, length)
-        this.#buffer = this.#buffer.subarray(length)
-        return bytes
-      }
-      if (this.#closed) throw new Error(`connection closed while waiting for ${what}; received ${JSON.stringify(this.#buffer.toString('latin1').slice(0, 200))}`)
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.#buffer.toString('latin1').slice(0, 200))}`)), Math.max(1, deadline - Date.now()))
-        this.#wake = () => { clearTimeout(timer); this.#wake = null; resolve() }
-      })
-    }
-  }
-
-  async line (): Promise<string> {
-    const bytes = await this.until((b) => { const i = b.indexOf('\r\n'); return i < 0 ? -1 : i + 2 }, 'a line')
-    return bytes.toString('latin1', 0, bytes.length - 2)
-  }
-
-  async lines (count: number): Promise<string[]> {
-    const lines: string[] = []
-    for (let i = 0; i < count; i++) lines.push(await this.line())
-    return lines
-  }
-
-  /** A get/gets/gat reply: VALUE blocks (read by their declared length) up to END. */
-  async values (): Promise<Array<{ key: string, flags: number, value: Buffer, cas?: number }>> {
-    const items: Array<{ key: string, flags: number, value: Buffer, cas?: number }> = []
-    for (;;) {
-      const line = await this.line()
-      if (line === 'END') return items
-      const match = /^VALUE (\S+) (\d+) (\d+)(?: (\d+))?$/.exec(line)
-      if (match === null) throw new Error(`unexpected line ${JSON.stringify(line)}`)
-      const length = Number(match[3])
-      const block = await this.until((b) => b.length >= length + 2 ? length + 2 : -1, 'a data block')
-      if (block.toString('latin1', length) !== '\r\n') throw new Error('data block not followed by \\r\\n')
-      items.push({ key: match[1]!, flags: Number(match[2]), value: Buffer.from(block.subarray(0, length)), ...(match[4] !== undefined ? { cas: Number(match[4]) } : {}) })
-    }
-  }
-
-  /** One binary response. */
-  async response (): Promise<BinaryResponse> {
-    const bytes = await this.until((b) => b.length >= 24 && b.length >= 24 + b.readUInt32BE(8) ? 24 + b.readUInt32BE(8) : -1, 'a binary response')
-    const keyLength = bytes.readUInt16BE(2)
-    const extrasLength = bytes[4]!
-    return {
-      magic: bytes[0]!,
-      opcode: bytes[1]!,
-      status: bytes.readUInt16BE(6),
-      opaque: bytes.readUInt32BE(12),
-      cas: bytes.readBigUInt64BE(16),
-      extras: Buffer.from(bytes.subarray(24, 24 + extrasLength)),
-      key: bytes.toString('latin1', 24 + extrasLength, 24 + extrasLength + keyLength),
-      value: Buffer.from(bytes.subarray(24 + extrasLength + keyLength))
-    }
-  }
-
-  /** Binary responses up to and including the NOOP that ends a batch. */
-  async untilNoop (): Promise<BinaryResponse[]> {
-    const responses: BinaryResponse[] = []
-    for (;;) {
-      const response = await this.response()
-      responses.push(response)
-      if (response.opcode === 0x0a) return responses
-    }
-  }
-
-  /** Resolves with what arrived once the server closed the connection. */
-  async closed (): Promise<string> {
-    const rest = await this.until((b) => this.#closed ? b.length : -1, 'the server to close')
-    return rest.toString('latin1')
-  }
-
-  end (): void { this.socket.destroy() }
-}
-
-interface BinaryResponse { magic: number, opcode: number, status: number, opaque: number, cas: bigint, extras: Buffer, key: string, value: Buffer }
+import { RawClient as Raw, type BinaryResponse } from '../fixtures/raw-client.js'
 
 interface Frame { key?: string | Buffer, extras?: Buffer, value?: string | Buffer, cas?: bigint, opaque?: number, magic?: number, keyLength?: number, bodyLength?: number }
 /** A binary request frame. */
@@ -151,7 +41,7 @@ const server = await startTestServer(t, { debug: { clockControl: true }, limits:
 const port = server.memcachePort
 const clock = server.engine.clock
 async function open (t: Test, onPort = port): Promise<Raw> {
-  const raw = await Raw.open(onPort)
+  const raw = await Raw.open(t, onPort)
   t.teardown(() => raw.end())
   return raw
 }
