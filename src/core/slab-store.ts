@@ -19,7 +19,7 @@ import {
   H_EXPIRATIONS, H_HIT_HEAD, H_HIT_TAIL, H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_BASE,
   HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_FLAGS, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM,
   KIND_PENDING, KIND_VALUE_CHUNK, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, align, makeMeta,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, makeMeta,
   metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
 import {
@@ -32,6 +32,7 @@ import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
 import { CounterMode, SetMode, StoreStatus } from './store-status.js'
 import { TimingWheel } from './timing-wheel.js'
+import { INT64_MAX, INT64_MIN, ReadResult, UINT64_MASK, chunkBytesHeld, copyValue, itemBytes, parseCounter, readItem, writeValue } from './slab-values.js'
 import { classAges, coverTenant, itemChunkBytes, ownVictim, tenantSpan, victimTail } from './tenant-lru.js'
 import type { Clock } from '../util/clock.js'
 
@@ -44,41 +45,6 @@ export interface SlabStoreOptions {
   lockTimeoutMs?: number
   /** Largest value accepted, bytes (the configured limit; the format allows more). */
   maxValueBytes?: number
-}
-
-/** What a read returns besides its status; one reused instance per caller. */
-export class ReadResult {
-  /**
-   * Scratch holding the value in [0, valueLength); overwritten by the next read. Owned by the
-   * store, which replaces it when a larger value arrives: a 4-aligned buffer of its own, whose
-   * length is a multiple of 4, so values are copied out a word at a time.
-   */
-  value: Buffer
-  /** `value`'s memory as u32 words. */
-  valueWords: Uint32Array
-  valueLength = 0
-  flags = 0
-  cas = 0
-  /** Absolute expiry in ms, 0 = none. */
-  expiryMs = 0
-  /** The item's content type is contentType[0, contentTypeLength); length 0 = none. */
-  readonly contentType: Buffer = Buffer.alloc(MAX_CONTENT_TYPE_BYTES)
-  contentTypeLength = 0
-  /** getWithTags: copies of the item's tag names (allocated per call; a cold path). */
-  tags: Buffer[] = []
-
-  constructor () {
-    this.value = Buffer.allocUnsafeSlow(256)
-    this.valueWords = new Uint32Array(this.value.buffer, 0, 64)
-  }
-
-  /** Makes `value` hold at least `bytes`; allocates when it grows (at least doubling). */
-  reserve (bytes: number): void {
-    if (this.value.length >= bytes && this.valueWords.buffer === this.value.buffer) return
-    const capacity = align(Math.max(bytes, this.value.length * 2), 4)
-    this.value = Buffer.allocUnsafeSlow(capacity)
-    this.valueWords = new Uint32Array(this.value.buffer, 0, capacity / 4)
-  }
 }
 
 /** Options of a write; one reused instance per caller. */
@@ -105,9 +71,6 @@ const HIT_MASK = HIT_RING_SLOTS - 1
 const HIT_HEAD = H_HIT_HEAD >>> 2
 const HIT_TAIL = H_HIT_TAIL >>> 2
 const HIT_RING = HIT_RING_BASE >>> 2
-const INT64_MAX = (1n << 63n) - 1n
-const INT64_MIN = -(1n << 63n)
-const UINT64_MASK = (1n << 64n) - 1n
 /** Free chunks the shard worker keeps ready in a class that has been evicting. */
 const EVICT_AHEAD_CHUNKS = 16
 /** Evictions in a class between two rebalancer looks that count as pressure. */
@@ -220,7 +183,7 @@ export class SlabStore {
         if (lock.readSeq() !== seq) continue
         return this.#miss(tenantId)
       }
-      if (!this.#readItem(ref, key.length, out, copyValue, true)) continue
+      if (!readItem(this.memory, this.#maxValueBytes, ref, key.length, out, copyValue, true)) continue
       out.expiryMs = expiryMs
       if (lock.readSeq() !== seq) continue
       return this.#hit(tenantId, ref)
@@ -230,7 +193,7 @@ export class SlabStore {
     try {
       const ref = this.#findLive(tenantId, key, hash, false)
       if (ref === 0) return this.#miss(tenantId)
-      this.#readItem(ref, key.length, out, copyValue, false)
+      readItem(this.memory, this.#maxValueBytes, ref, key.length, out, copyValue, false)
       out.expiryMs = this.#doubles[ref + F_EXPIRY]!
       return this.#hit(tenantId, ref)
     } finally {
@@ -305,7 +268,7 @@ export class SlabStore {
     try {
       const ref = this.#findLive(tenantId, key, hash, false)
       if (ref === 0) return this.#miss(tenantId)
-      this.#readItem(ref, key.length, out, true, false)
+      readItem(this.memory, this.#maxValueBytes, ref, key.length, out, true, false)
       out.expiryMs = this.#doubles[ref + F_EXPIRY]!
       const words = this.#words
       if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
@@ -421,7 +384,7 @@ export class SlabStore {
       if (ref === 0) {
         if (mode === CounterMode.MEMCACHED) return StoreStatus.NOT_FOUND
       } else {
-        const parsed = this.#parseCounter(ref, mode)
+        const parsed = parseCounter(this.memory, ref, mode)
         if (parsed === null) return StoreStatus.NOT_NUMERIC
         current = parsed
         flags = this.#words[ref * 2 + I_FLAGS]!
@@ -687,7 +650,7 @@ export class SlabStore {
         const oldLength = this.#words[old * 2 + I_VALUE_LEN]!
         if (oldLength + value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
         const saved = this.#scratchFor(oldLength)
-        this.#copyValue(old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
+        copyValue(this.memory, old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
         const oldValue = saved.subarray(0, oldLength)
         this.#keepExt(old)
         return mode === SetMode.PREPEND
@@ -854,8 +817,8 @@ export class SlabStore {
     }
     this.#tagCount = 0
     this.#contentTypeLength = 0
-    this.#writeValue(ref, key.length, first, 0)
-    if (second !== null) this.#writeValue(ref, key.length, second, first.length)
+    writeValue(this.memory, ref, key.length, first, 0)
+    if (second !== null) writeValue(this.memory, ref, key.length, second, first.length)
     this.faultHook?.('set:written')
     // Re-find the old item: allocation may have evicted it.
     const old = this.index.find(tenantId, key, hash)
@@ -1010,7 +973,7 @@ export class SlabStore {
     const doubles = this.#doubles
     const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
     const old = this.index.find(tenantId, key, hash)
-    const creditBytes = old === 0 ? 0 : this.#chunkBytesHeld(old)
+    const creditBytes = old === 0 ? 0 : chunkBytesHeld(this.memory, old)
     if (doubles[bytesAt]! - creditBytes + needBytes <= quotaBytes) return true
     this.#applyHits()
     const inlineBytes = ITEM_HEADER_BYTES + key.length + valueLength
@@ -1298,12 +1261,12 @@ export class SlabStore {
     this.#coverTenant(metaTenant(meta))
     this.allocator.lruPush(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
     if (doubles[ref + F_EXPIRY] !== 0) this.wheel.insert(ref)
-    const chunkBytes = this.#chunkBytesHeld(ref)
+    const chunkBytes = chunkBytesHeld(this.memory, ref)
     const tenantBase = this.memory.tenantDouble(metaTenant(meta))
     doubles[tenantBase + T_ITEMS]!++
     doubles[tenantBase + T_BYTES]! += chunkBytes
     doubles[H_ITEM_COUNT >>> 3]!++
-    doubles[H_ITEM_BYTES >>> 3]! += this.#itemBytes(ref)
+    doubles[H_ITEM_BYTES >>> 3]! += itemBytes(this.memory, ref)
     doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
   }
 
@@ -1318,12 +1281,12 @@ export class SlabStore {
     this.index.unlink(ref, hash)
     this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, tenantId, ref)
     if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
-    const chunkBytes = this.#chunkBytesHeld(ref)
+    const chunkBytes = chunkBytesHeld(this.memory, ref)
     const tenantBase = this.memory.tenantDouble(tenantId)
     doubles[tenantBase + T_ITEMS]!--
     doubles[tenantBase + T_BYTES]! -= chunkBytes
     doubles[H_ITEM_COUNT >>> 3]!--
-    doubles[H_ITEM_BYTES >>> 3]! -= this.#itemBytes(ref)
+    doubles[H_ITEM_BYTES >>> 3]! -= itemBytes(this.memory, ref)
     doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
     if ((meta & META_CHUNKED) !== 0) {
       const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
@@ -1339,120 +1302,6 @@ export class SlabStore {
     const tenantBase = this.memory.tenantDouble(metaTenant(this.#words[ref * 2 + I_META]!))
     this.#doubles[tenantBase + tenantField]!++
     if (headerField >= 0) this.#doubles[headerField >>> 3]!++
-  }
-
-  /** Header + key + value (+ chunk list) bytes of item `ref`. */
-  #itemBytes (ref: number): number {
-    const meta = this.#words[ref * 2 + I_META]!
-    const valueLength = this.#words[ref * 2 + I_VALUE_LEN]!
-    const data = dataOffset(this.#words, ref, meta)
-    if ((meta & META_CHUNKED) === 0) return data + valueLength
-    const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    return chunkListAt(data) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
-  }
-
-  /** Chunk bytes item `ref` holds: its own chunk plus its value chunks. */
-  #chunkBytesHeld (ref: number): number {
-    const memory = this.memory
-    const words = this.#words
-    let total = memory.chunkBytesOf(ref)
-    const meta = words[ref * 2 + I_META]!
-    if ((meta & META_CHUNKED) !== 0) {
-      const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
-      const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
-      for (let i = 0; i < count; i++) total += memory.chunkBytesOf(words[listWord + i]!)
-    }
-    return total
-  }
-
-  /** Copies `source` into item `ref`'s value at `valueOffset` (chunked or not). */
-  #writeValue (ref: number, keyLength: number, source: Uint8Array, valueOffset: number): void {
-    const words = this.#words
-    const bytes = this.#bytes
-    const meta = words[ref * 2 + I_META]!
-    const data = (meta & META_EXT) === 0 ? ITEM_HEADER_BYTES + keyLength : dataOffset(words, ref, meta)
-    if ((meta & META_CHUNKED) === 0) {
-      bytes.set(source, ref * 8 + data + valueOffset)
-      return
-    }
-    const listWord = ref * 2 + chunkListAt(data) / 4
-    let done = 0
-    while (done < source.length) {
-      const at = valueOffset + done
-      const chunk = words[listWord + Math.floor(at / CHUNK_PAYLOAD_BYTES)]!
-      const within = at % CHUNK_PAYLOAD_BYTES
-      const n = Math.min(source.length - done, CHUNK_PAYLOAD_BYTES - within)
-      bytes.set(source.subarray(done, done + n), chunk * 8 + ITEM_HEADER_BYTES + within)
-      done += n
-    }
-  }
-
-  /**
-   * Copies item `ref`'s value into `target` at `targetOffset`. With `guarded`, every length and
-   * ref is checked first (a lock-free reader may be looking at garbage); returns false then.
-   */
-  #copyValue (ref: number, keyLength: number, target: Buffer, targetOffset: number, guarded = false): boolean {
-    const words = this.#words
-    const bytes = this.#bytes
-    const memory = this.memory
-    const valueLength = words[ref * 2 + I_VALUE_LEN]!
-    const meta = words[ref * 2 + I_META]!
-    const data = (meta & META_EXT) === 0 ? ITEM_HEADER_BYTES + keyLength : dataOffset(words, ref, meta)
-    if ((meta & META_CHUNKED) === 0) {
-      const start = ref * 8 + data
-      if (guarded && data + valueLength > memory.chunkBytesOf(ref)) return false
-      if (valueLength <= 64) {
-        for (let i = 0; i < valueLength; i++) target[targetOffset + i] = bytes[start + i]!
-      } else {
-        bytes.copy(target, targetOffset, start, start + valueLength)
-      }
-      return true
-    }
-    const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    const listOffset = chunkListAt(data)
-    if (guarded && listOffset + count * 4 > memory.chunkBytesOf(ref)) return false
-    const listWord = ref * 2 + listOffset / 4
-    for (let i = 0; i < count; i++) {
-      const chunk = words[listWord + i]!
-      if (guarded && (!memory.isChunkStart(chunk) || words[chunk * 2 + I_CHUNK_OWNER] !== ref)) return false
-      const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
-      if (guarded && ITEM_HEADER_BYTES + payload > memory.chunkBytesOf(chunk)) return false
-      const start = chunk * 8 + ITEM_HEADER_BYTES
-      bytes.copy(target, targetOffset + i * CHUNK_PAYLOAD_BYTES, start, start + payload)
-    }
-    return true
-  }
-
-  /** Fills `out` from item `ref`; false if (guarded) the item looked torn. */
-  #readItem (ref: number, keyLength: number, out: ReadResult, copyValue: boolean, guarded: boolean): boolean {
-    const words = this.#words
-    const valueLength = words[ref * 2 + I_VALUE_LEN]!
-    const meta = words[ref * 2 + I_META]!
-    // One branch for untagged items; the extension block moves the value (item-ext.ts).
-    let data = ITEM_HEADER_BYTES + keyLength
-    if ((meta & META_EXT) !== 0) {
-      data = dataOffset(words, ref, meta)
-      // A torn ext header shows any offset: bound it by the chunk before copying through it.
-      if (guarded && data > this.memory.chunkBytesOf(ref)) return false
-      const length = contentTypeLengthOf(words, ref, keyLength)
-      const start = ref * 8 + contentTypeOffset(words, ref, keyLength)
-      for (let i = 0; i < length; i++) out.contentType[i] = this.#bytes[start + i]!
-      out.contentTypeLength = length
-    } else {
-      out.contentTypeLength = 0
-    }
-    // A torn read can show any length: bound it by the chunk before sizing a buffer for it.
-    if (guarded && (valueLength > this.#maxValueBytes || ((meta & META_CHUNKED) === 0 &&
-        data + valueLength > this.memory.chunkBytesOf(ref)))) return false
-    out.valueLength = valueLength
-    out.flags = words[ref * 2 + I_FLAGS]!
-    out.cas = this.#doubles[ref + F_CAS]!
-    if (!copyValue) return true
-    // Word copies write up to 3 bytes past the value: room for whole words.
-    out.reserve(valueLength + 3)
-    if ((meta & META_CHUNKED) !== 0) return this.#copyValue(ref, keyLength, out.value, 0, guarded)
-    copyOut(words, this.#bytes, ref * 8 + data, valueLength, out.value, out.valueWords)
-    return true
   }
 
   #hit (tenantId: number, ref: number): StoreStatus {
@@ -1477,69 +1326,11 @@ export class SlabStore {
     return StoreStatus.NOT_FOUND
   }
 
-  #parseCounter (ref: number, mode: CounterMode): bigint | null {
-    const words = this.#words
-    const length = words[ref * 2 + I_VALUE_LEN]!
-    if ((words[ref * 2 + I_META]! & META_CHUNKED) !== 0 || length === 0 || length > 20) return null
-    const start = ref * 8 + dataOffset(words, ref, words[ref * 2 + I_META]!)
-    const bytes = this.#bytes
-    let i = 0
-    const negative = bytes[start] === 0x2d
-    if (negative) {
-      if (mode === CounterMode.MEMCACHED || length === 1) return null
-      i = 1
-    }
-    // Redis rejects leading zeros ("01", "-0", "-01") like string2ll; memcached's strtoull
-    // accepts them.
-    if (mode === CounterMode.REDIS && bytes[start + i] === 0x30 && (negative || length > i + 1)) return null
-    for (let j = i; j < length; j++) {
-      const digit = bytes[start + j]! - 0x30
-      if (digit < 0 || digit > 9) return null
-    }
-    // Up to 15 digits fit a double exactly; longer ones go through BigInt's parser.
-    let value = length - i <= 15 ? BigInt(Number(bytes.toString('latin1', start + i, start + length))) : BigInt(bytes.toString('latin1', start + i, start + length))
-    if (negative) value = -value
-    if (mode === CounterMode.REDIS ? (value > INT64_MAX || value < INT64_MIN) : value > UINT64_MASK) return null
-    return value
-  }
-
   #scratchFor (bytes: number): Buffer {
     if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(Math.max(bytes, this.#scratch.length * 2))
     return this.#scratch
   }
 }
-
-/**
- * Copies `length` bytes at slab byte `start` into `target` (byteOffset 0, 4-aligned, with room
- * for `length` rounded up to whole words; `targetWords` is its u32 view). Does not allocate:
- * Node 20's Buffer#copy makes a Uint8Array view whenever the source range is not the whole
- * buffer (~100 bytes per read, and 2.5× the time of this loop for a 100-byte value). An
- * unaligned source is read as aligned words and shifted together (little-endian typed arrays,
- * as on every platform Node supports; checked at load, with a byte loop otherwise).
- */
-function copyOut (slabWords: Uint32Array, slabBytes: Buffer, start: number, length: number, target: Buffer, targetWords: Uint32Array): void {
-  if (length <= 32 || !LITTLE_ENDIAN) {
-    for (let i = 0; i < length; i++) target[i] = slabBytes[start + i]!
-    return
-  }
-  const misalign = start & 3 // low bits survive ToInt32 even for offsets ≥ 2^31
-  const first = (start - misalign) / 4
-  const count = (length + 3) >>> 2
-  if (misalign === 0) {
-    for (let i = 0; i < count; i++) targetWords[i] = slabWords[first + i]!
-    return
-  }
-  const low = misalign * 8
-  const high = 32 - low
-  let word = slabWords[first]!
-  for (let i = 0; i < count; i++) {
-    const next = slabWords[first + i + 1] ?? 0 // past the slab's end only for its last word
-    targetWords[i] = (word >>> low) | (next << high)
-    word = next
-  }
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 
 export interface SlabStats {
   items: number
@@ -1574,3 +1365,4 @@ export interface TenantStats {
 // Re-exported for callers that only import the store.
 export { CounterMode, SetMode, StoreStatus } from './store-status.js'
 export { MAX_TENANTS, PAGE_FREE }
+export { ReadResult }
