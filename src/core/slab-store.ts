@@ -22,15 +22,12 @@ import {
   T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, makeMeta,
   metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
 } from './slab-layout.js'
-import {
-  MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, N_NEXT, N_PREV, N_RECORD, R_COUNT, R_HEAD, R_TAIL,
-  chunkListAt, contentTypeLengthOf, contentTypeOffset, dataOffset, extHeader, extWord, newDataOffset, tagCountOf, tagNode
-} from './item-ext.js'
-import { pushHead, unlink } from './intrusive-list.js'
+import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset, newDataOffset } from './item-ext.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
 import { CounterMode, SetMode, StoreStatus } from './store-status.js'
+import { SlabTags } from './slab-tags.js'
 import { TimingWheel } from './timing-wheel.js'
 import { INT64_MAX, INT64_MIN, ReadResult, UINT64_MASK, chunkBytesHeld, copyValue, itemBytes, parseCounter, readItem, writeValue } from './slab-values.js'
 import { classAges, coverTenant, itemChunkBytes, ownVictim, tenantSpan, victimTail } from './tenant-lru.js'
@@ -105,14 +102,8 @@ export class SlabStore {
   readonly #maxValueBytes: number
   readonly #expire: (ref: number) => void
   #scratch: Buffer = Buffer.allocUnsafe(256)
-  /**
-   * Tag records reserved for the item being written (item-ext.ts: each counts one reservation)
-   * and its content type, consumed by #commitNew. Empty outside a write.
-   */
-  readonly #tagRefs = new Uint32Array(MAX_ITEM_TAGS)
-  #tagCount = 0
-  readonly #contentType = Buffer.alloc(MAX_CONTENT_TYPE_BYTES)
-  #contentTypeLength = 0
+  /** Tag records and the extension a write is preparing (slab-tags.ts). */
+  readonly #tags: SlabTags
   /** Donor classes #reclaimPage has tried (reused, so reclaiming allocates nothing). */
   readonly #triedClasses: Uint8Array
   /** Per class: write time (CAS) of its oldest LRU tail over all tenants, and that tail (#classAges). */
@@ -136,6 +127,10 @@ export class SlabStore {
     this.#triedClasses = new Uint8Array(this.allocator.classCount)
     this.#classAge = new Float64Array(this.allocator.classCount)
     this.#classOldest = new Uint32Array(this.allocator.classCount)
+    this.#tags = new SlabTags(memory, this.index, this.allocator, {
+      allocChunk: (cls: number) => this.#allocChunk(cls),
+      evict: (ref: number) => { this.#evict(ref) }
+    })
     this.#expire = (ref: number) => {
       this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
       this.#removeItem(ref, false)
@@ -270,15 +265,7 @@ export class SlabStore {
       if (ref === 0) return this.#miss(tenantId)
       readItem(this.memory, this.#maxValueBytes, ref, key.length, out, true, false)
       out.expiryMs = this.#doubles[ref + F_EXPIRY]!
-      const words = this.#words
-      if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
-        const count = tagCountOf(words, ref, key.length)
-        for (let i = 0; i < count; i++) {
-          const record = words[tagNode(ref, key.length, i) * 2 + N_RECORD]!
-          const start = record * 8 + ITEM_HEADER_BYTES
-          out.tags.push(Buffer.from(this.#bytes.subarray(start, start + metaKeyLength(words[record * 2 + I_META]!))))
-        }
-      }
+      if ((this.#words[ref * 2 + I_META]! & META_EXT) !== 0) this.#tags.names(ref, key.length, out.tags)
       return this.#hit(tenantId, ref)
     } finally {
       this.lock.release()
@@ -401,7 +388,7 @@ export class SlabStore {
       const text = this.#scratchFor(24)
       const length = text.write(next.toString(), 0, 'latin1')
       // The rewritten counter keeps the item's tags and content type.
-      if (ref !== 0) this.#keepExt(ref)
+      if (ref !== 0) this.#tags.keep(ref)
       const status = this.#commitNew(tenantId, key, hash, text.subarray(0, length), null, flags, expiryMs)
       if (status === StoreStatus.OK) this.lastCounter = next
       return status
@@ -592,8 +579,7 @@ export class SlabStore {
 
   /** An exception escaped a mutation: repair before the lock is released (by #leave). */
   #abort (): void {
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
+    this.#tags.clear()
     rebuildSlab(this, this.clock.nowMs())
   }
 
@@ -652,132 +638,14 @@ export class SlabStore {
         const saved = this.#scratchFor(oldLength)
         copyValue(this.memory, old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
         const oldValue = saved.subarray(0, oldLength)
-        this.#keepExt(old)
+        this.#tags.keep(old)
         return mode === SetMode.PREPEND
           ? this.#commitNew(tenantId, key, hash, value, oldValue, flags, expiryMs)
           : this.#commitNew(tenantId, key, hash, oldValue, value, flags, expiryMs)
       }
     }
-    if (!this.#reserveTags(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
+    if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
     return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs)
-  }
-
-  /**
-   * Prepares the new item's extension (#commitNew consumes it): finds or creates the record of
-   * each distinct tag and reserves it (R_COUNT + 1), and copies the content type. Creating a
-   * record allocates and so may evict; reserved records cannot be freed by those evictions.
-   * False (nothing reserved) if a record could not be allocated.
-   */
-  #reserveTags (tenantId: number, tags: readonly Uint8Array[] | null, contentType: Uint8Array | null): boolean {
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-    if (tags !== null) {
-      const words = this.#words
-      for (let i = 0; i < tags.length; i++) {
-        const tag = tags[i]!
-        let duplicate = false
-        for (let j = 0; j < i && !duplicate; j++) duplicate = Buffer.compare(tags[j]!, tag) === 0
-        if (duplicate) continue
-        const hash = keyHash(tenantId, tag, 0, tag.length)
-        let record = this.index.findRecord(tenantId, tag, hash)
-        if (record === 0) record = this.#createRecord(tenantId, tag, hash)
-        if (record === 0) {
-          this.#releaseTags()
-          return false
-        }
-        words[record * 2 + R_COUNT]!++
-        this.#tagRefs[this.#tagCount++] = record
-      }
-    }
-    if (contentType !== null) {
-      this.#contentType.set(contentType)
-      this.#contentTypeLength = contentType.length
-    }
-    return true
-  }
-
-  /** Prepares the new item's extension as a copy of item `ref`'s (reserving its records). */
-  #keepExt (ref: number): void {
-    const words = this.#words
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-    const meta = words[ref * 2 + I_META]!
-    if ((meta & META_EXT) === 0) return
-    const keyLength = metaKeyLength(meta)
-    const count = tagCountOf(words, ref, keyLength)
-    for (let i = 0; i < count; i++) {
-      const record = words[tagNode(ref, keyLength, i) * 2 + N_RECORD]!
-      words[record * 2 + R_COUNT]!++
-      this.#tagRefs[i] = record
-    }
-    this.#tagCount = count
-    const length = contentTypeLengthOf(words, ref, keyLength)
-    const start = ref * 8 + contentTypeOffset(words, ref, keyLength)
-    this.#bytes.copy(this.#contentType, 0, start, start + length)
-    this.#contentTypeLength = length
-  }
-
-  /** Drops the reservations #reserveTags or #keepExt made (a write that failed). */
-  #releaseTags (): void {
-    const words = this.#words
-    for (let i = 0; i < this.#tagCount; i++) {
-      const record = this.#tagRefs[i]!
-      if (--words[record * 2 + R_COUNT]! === 0) this.#freeRecord(record)
-    }
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-  }
-
-  /** Allocates and chains an empty tag record for (tenant, tag); 0 if no memory. */
-  #createRecord (tenantId: number, tag: Uint8Array, hash: number): number {
-    const record = this.#allocChunk(this.allocator.classFor(ITEM_HEADER_BYTES + tag.length))
-    if (record === 0) return 0
-    const words = this.#words
-    const doubles = this.#doubles
-    words.fill(0, record * 2, record * 2 + I_META)
-    doubles[record + F_EXPIRY] = 0
-    doubles[record + F_CAS] = 0
-    this.#bytes.set(tag, record * 8 + ITEM_HEADER_BYTES)
-    words[record * 2 + I_META] = (makeMeta(tag.length, tenantId, KIND_ITEM, false) | META_TAG_RECORD) >>> 0
-    this.index.link(record, hash)
-    const chunkBytes = this.memory.chunkBytesOf(record)
-    doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += chunkBytes
-    doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
-    return record
-  }
-
-  /** Unchains and frees tag record `record` (it has no members and no reservations). */
-  #freeRecord (record: number): void {
-    const meta = this.#words[record * 2 + I_META]!
-    const tenantId = metaTenant(meta)
-    this.index.unlink(record, keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta)))
-    const chunkBytes = this.memory.chunkBytesOf(record)
-    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! -= chunkBytes
-    this.#doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
-    this.allocator.free(record)
-  }
-
-  /** Links the tag nodes of item `ref` (just made live) into their reserved records. */
-  #linkTags (ref: number, keyLength: number): void {
-    const words = this.#words
-    const count = tagCountOf(words, ref, keyLength)
-    for (let i = 0; i < count; i++) {
-      const node = tagNode(ref, keyLength, i)
-      const record = words[node * 2 + N_RECORD]!
-      pushHead(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
-    }
-  }
-
-  /** Unlinks the tag nodes of item `ref` (being removed); frees records left without members. */
-  #unlinkTags (ref: number, keyLength: number): void {
-    const words = this.#words
-    const count = tagCountOf(words, ref, keyLength)
-    for (let i = 0; i < count; i++) {
-      const node = tagNode(ref, keyLength, i)
-      const record = words[node * 2 + N_RECORD]!
-      unlink(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
-      if (--words[record * 2 + R_COUNT]! === 0) this.#freeRecord(record)
-    }
   }
 
   /**
@@ -791,7 +659,7 @@ export class SlabStore {
     if (quotaBytes > 0 && !this.#makeQuotaRoom(tenantId, key, hash, valueLength, quotaBytes)) return StoreStatus.QUOTA_EXCEEDED
     const ref = this.#allocItem(tenantId, key.length, valueLength)
     if (ref === 0) {
-      this.#releaseTags()
+      this.#tags.release()
       return StoreStatus.OUT_OF_MEMORY
     }
     const words = this.#words
@@ -803,20 +671,11 @@ export class SlabStore {
     doubles[ref + F_EXPIRY] = expiryMs
     doubles[ref + F_CAS] = cas
     this.#bytes.set(key, ref * 8 + ITEM_HEADER_BYTES)
-    const tagCount = this.#tagCount
-    if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
-      // Nodes name their record and owner now; they join the record lists at commit.
-      for (let i = 0; i < tagCount; i++) {
-        const node = tagNode(ref, key.length, i)
-        words[node * 2 + N_RECORD] = this.#tagRefs[i]!
-        words[node * 2 + N_PREV] = 0
-        words[node * 2 + N_NEXT] = 0
-        words[node * 2 + N_OWNER] = ref
-      }
-      this.#contentType.copy(this.#bytes, ref * 8 + contentTypeOffset(words, ref, key.length), 0, this.#contentTypeLength)
-    }
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
+    const tags = this.#tags
+    const tagCount = tags.count
+    // Nodes name their record and owner now; they join the record lists at commit.
+    if ((words[ref * 2 + I_META]! & META_EXT) !== 0) tags.writeNodes(ref, key.length)
+    tags.clear()
     writeValue(this.memory, ref, key.length, first, 0)
     if (second !== null) writeValue(this.memory, ref, key.length, second, first.length)
     this.faultHook?.('set:written')
@@ -827,7 +686,7 @@ export class SlabStore {
     this.faultHook?.('set:old-removed')
     this.#linkItem(ref, hash)
     // The reservations taken for this write become the item's memberships.
-    if (tagCount !== 0) this.#linkTags(ref, key.length)
+    if (tagCount !== 0) tags.link(ref, key.length)
     this.lock.journalClear()
     if (quotaBytes > 0) this.#trimTenant(tenantId, quotaBytes, ref, Infinity)
     const tenantBase = this.memory.tenantDouble(tenantId)
@@ -841,18 +700,19 @@ export class SlabStore {
    * chunk, stamped PENDING (invisible to readers, freed by repair). Returns its ref or 0.
    */
   #allocItem (tenantId: number, keyLength: number, valueLength: number): number {
-    // With tags or a content type (prepared by #reserveTags/#keepExt) the item gets an
+    // With tags or a content type (prepared by SlabTags.reserve/keep) the item gets an
     // extension block between key and value (item-ext.ts).
-    const ext = this.#tagCount !== 0 || this.#contentTypeLength !== 0
+    const tags = this.#tags
+    const ext = tags.count !== 0 || tags.contentTypeLength !== 0
     const extFlag = ext ? META_EXT : 0
-    const data = newDataOffset(keyLength, this.#tagCount, this.#contentTypeLength)
+    const data = newDataOffset(keyLength, tags.count, tags.contentTypeLength)
     const inlineBytes = data + valueLength
     if (inlineBytes <= MAX_CHUNK_BYTES) {
       const ref = this.#allocChunk(this.allocator.classFor(inlineBytes))
       if (ref === 0) return 0
       this.#words[ref * 2 + I_VALUE_LEN] = valueLength
       this.#words[ref * 2 + I_META] = (makeMeta(keyLength, tenantId, KIND_PENDING, false) | extFlag) >>> 0
-      if (ext) this.#writeExtHeader(ref, keyLength)
+      if (ext) this.#tags.writeExtHeader(ref, keyLength)
       return ref
     }
     const chunkCount = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
@@ -865,7 +725,7 @@ export class SlabStore {
     const words = this.#words
     words[ref * 2 + I_VALUE_LEN] = valueLength
     words[ref * 2 + I_META] = (makeMeta(keyLength, tenantId, KIND_PENDING, true) | extFlag) >>> 0
-    if (ext) this.#writeExtHeader(ref, keyLength)
+    if (ext) this.#tags.writeExtHeader(ref, keyLength)
     const listWord = ref * 2 + listOffset / 4
     words.fill(0, listWord, listWord + chunkCount)
     for (let i = 0; i < chunkCount; i++) {
@@ -883,12 +743,6 @@ export class SlabStore {
       words[listWord + i] = chunk
     }
     return ref
-  }
-
-  #writeExtHeader (ref: number, keyLength: number): void {
-    const at = extWord(ref, keyLength)
-    this.#words[at] = extHeader(this.#tagCount, this.#contentTypeLength)
-    this.#words[at + 1] = 0
   }
 
   /**
@@ -968,7 +822,7 @@ export class SlabStore {
    * Never touches another tenant's items.
    */
   #makeQuotaRoom (tenantId: number, key: Uint8Array, hash: number, valueLength: number, quotaBytes: number): boolean {
-    const needBytes = itemChunkBytes(this.allocator, newDataOffset(key.length, this.#tagCount, this.#contentTypeLength), valueLength)
+    const needBytes = itemChunkBytes(this.allocator, newDataOffset(key.length, this.#tags.count, this.#tags.contentTypeLength), valueLength)
     if (needBytes > quotaBytes) return false
     const doubles = this.#doubles
     const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
@@ -1123,51 +977,10 @@ export class SlabStore {
     }
     for (let i = 0; i < carved; i++) {
       const ref = first + i * chunkRefs
-      if (metaKind(words[ref * 2 + I_META]!) === KIND_ITEM && !this.#moveRecord(ref, cls)) return false
+      if (metaKind(words[ref * 2 + I_META]!) === KIND_ITEM && !this.#tags.moveRecord(ref, cls)) return false
     }
     this.allocator.releasePage(page)
     this.#doubles[H_PAGES_MOVED >>> 3]!++
-    return true
-  }
-
-  /**
-   * Moves tag record `record` (in a page of class `cls` being emptied) to a free chunk of
-   * another class that fits it, rewriting its members' nodes: O(members). Without such a chunk
-   * it evicts the record's members instead (the record goes with the last). Returns false only
-   * if the record survives that (it holds a reservation of the write in progress).
-   * Crash safety: the copy stays PENDING until every node names it (repair frees it, and drops
-   * the items whose nodes already did: never two records of one tag).
-   */
-  #moveRecord (record: number, cls: number): boolean {
-    const words = this.#words
-    const allocator = this.allocator
-    const meta = words[record * 2 + I_META]!
-    const keyLength = metaKeyLength(meta)
-    let target = 0
-    for (let c = allocator.classFor(ITEM_HEADER_BYTES + keyLength); c < allocator.classCount && target === 0; c++) {
-      if (c !== cls && allocator.hasFreeChunk(c)) target = allocator.take(c)
-    }
-    if (target === 0) {
-      while (words[record * 2 + R_HEAD] !== 0) {
-        const last = words[record * 2 + R_COUNT] === 1
-        this.#evict(words[words[record * 2 + R_HEAD]! * 2 + N_OWNER]!)
-        if (last) return true
-      }
-      return false
-    }
-    this.#bytes.copy(this.#bytes, target * 8, record * 8, record * 8 + ITEM_HEADER_BYTES + keyLength)
-    words[target * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_PENDING << 25)
-    for (let node = words[record * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) words[node * 2 + N_RECORD] = target
-    words[target * 2 + I_META] = meta
-    const tenantId = metaTenant(meta)
-    const hash = keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, keyLength)
-    this.index.unlink(record, hash)
-    this.index.link(target, hash)
-    for (let i = 0; i < this.#tagCount; i++) if (this.#tagRefs[i] === record) this.#tagRefs[i] = target
-    const grown = this.memory.chunkBytesOf(target) - this.memory.chunkBytesOf(record)
-    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += grown
-    this.#doubles[H_CHUNK_BYTES >>> 3]! += grown
-    allocator.free(record)
     return true
   }
 
@@ -1293,7 +1106,7 @@ export class SlabStore {
       const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
       for (let i = 0; i < count; i++) this.allocator.free(words[listWord + i]!)
     }
-    if ((meta & META_EXT) !== 0) this.#unlinkTags(ref, keyLength)
+    if ((meta & META_EXT) !== 0) this.#tags.unlink(ref, keyLength)
     this.allocator.free(ref)
   }
 
