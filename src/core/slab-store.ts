@@ -17,19 +17,20 @@ import { SlabAllocator } from './slab-allocator.js'
 import {
   C_EVICTIONS_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, H_EXPIRATIONS,
   H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
-  ITEM_HEADER_BYTES, KIND_ITEM, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, META_EXT, META_TAG_RECORD, PAGE_FREE,
+  ITEM_HEADER_BYTES, KIND_ITEM, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, META_EXT, META_TAG_RECORD, PAGE_FREE,
   T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant
 } from './slab-layout.js'
-import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset, newDataOffset } from './item-ext.js'
+import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset } from './item-ext.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
 import { CounterMode, SetMode, StoreStatus } from './store-status.js'
+import { SlabQuota } from './slab-quota.js'
 import { HIT_HEAD, HIT_MASK, HIT_RING, HIT_TAIL, SlabReclaim } from './slab-reclaim.js'
 import { SlabTags } from './slab-tags.js'
 import { TimingWheel } from './timing-wheel.js'
 import { INT64_MAX, INT64_MIN, ReadResult, UINT64_MASK, chunkBytesHeld, copyValue, itemBytes, parseCounter, readItem, writeValue } from './slab-values.js'
-import { coverTenant, itemChunkBytes, ownVictim, tenantSpan } from './tenant-lru.js'
+import { coverTenant } from './tenant-lru.js'
 import type { Clock } from '../util/clock.js'
 
 export interface SlabStoreOptions {
@@ -90,6 +91,8 @@ export class SlabStore {
   readonly #tags: SlabTags
   /** Item and chunk allocation, page reclaim, evict-ahead, rebalance, hit draining (slab-reclaim.ts). */
   readonly #reclaim: SlabReclaim
+  /** Tenant byte quotas: making room before a write, trimming after it and in maintenance (slab-quota.ts). */
+  readonly #quota: SlabQuota
   /** Optional fault injection for crash tests: called at named points inside mutations. */
   faultHook: ((point: string) => void) | null = null
 
@@ -109,9 +112,9 @@ export class SlabStore {
       allocChunk: (cls: number) => this.#reclaim.allocChunk(cls),
       evict: (ref: number) => { this.#evict(ref) }
     })
-    this.#reclaim = new SlabReclaim(memory, this.allocator, this.#tags, {
-      evict: (ref: number) => { this.#evict(ref) }
-    })
+    const host = { evict: (ref: number) => { this.#evict(ref) } }
+    this.#reclaim = new SlabReclaim(memory, this.allocator, this.#tags, host)
+    this.#quota = new SlabQuota(memory, this.allocator, this.index, this.#tags, this.#reclaim, host)
     this.#expire = (ref: number) => {
       this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
       this.#removeItem(ref, false)
@@ -477,7 +480,7 @@ export class SlabStore {
       let done = this.#reclaim.applyHits()
       const wheelBudget = Math.max(1, budget - done)
       done += wheelBudget - this.wheel.advance(nowMs, wheelBudget, this.#expire)
-      done += this.#trimQuotas(Math.max(1, budget - done))
+      done += this.#quota.trimAll(Math.max(1, budget - done))
       if (this.allocator.freePages === 0) {
         done += this.#reclaim.evictAhead(Math.max(1, budget - done))
         done += this.#reclaim.rebalance()
@@ -637,7 +640,7 @@ export class SlabStore {
     flags: number, expiryMs: number): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
-    if (quotaBytes > 0 && !this.#makeQuotaRoom(tenantId, key, hash, valueLength, quotaBytes)) return StoreStatus.QUOTA_EXCEEDED
+    if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) return StoreStatus.QUOTA_EXCEEDED
     const ref = this.#reclaim.allocItem(tenantId, key.length, valueLength)
     if (ref === 0) {
       this.#tags.release()
@@ -669,69 +672,14 @@ export class SlabStore {
     // The reservations taken for this write become the item's memberships.
     if (tagCount !== 0) tags.link(ref, key.length)
     this.lock.journalClear()
-    if (quotaBytes > 0) this.#trimTenant(tenantId, quotaBytes, ref, Infinity)
+    if (quotaBytes > 0) this.#quota.trimTenant(tenantId, quotaBytes, ref, Infinity)
     const tenantBase = this.memory.tenantDouble(tenantId)
     doubles[tenantBase + T_SETS]!++
     this.lastCas = cas
     return StoreStatus.OK
   }
 
-  // ── tenants: quotas and the choice of victims (policy in tenant-lru.ts) ───────────────
-
-  /**
-   * Makes room in `tenantId`'s quota for a new item of `valueLength` bytes under `key`: evicts
-   * the tenant's own least recently used items (recent hits applied first, so they count as
-   * recent) until its bytes, less those of the item the write replaces, plus the new item's,
-   * fit `quotaBytes`. Returns false, evicting nothing, if the item alone exceeds the quota.
-   * Never touches another tenant's items.
-   */
-  #makeQuotaRoom (tenantId: number, key: Uint8Array, hash: number, valueLength: number, quotaBytes: number): boolean {
-    const needBytes = itemChunkBytes(this.allocator, newDataOffset(key.length, this.#tags.count, this.#tags.contentTypeLength), valueLength)
-    if (needBytes > quotaBytes) return false
-    const doubles = this.#doubles
-    const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
-    const old = this.index.find(tenantId, key, hash)
-    const creditBytes = old === 0 ? 0 : chunkBytesHeld(this.memory, old)
-    if (doubles[bytesAt]! - creditBytes + needBytes <= quotaBytes) return true
-    this.#reclaim.applyHits()
-    const inlineBytes = ITEM_HEADER_BYTES + key.length + valueLength
-    const preferClass = inlineBytes <= MAX_CHUNK_BYTES ? this.allocator.classFor(inlineBytes) : -1
-    while (doubles[bytesAt]! - creditBytes + needBytes > quotaBytes) {
-      const victim = ownVictim(this.memory, this.allocator, tenantId, preferClass, old)
-      if (victim === 0) break
-      this.#evict(victim)
-    }
-    return true
-  }
-
-  /**
-   * Evicts `tenantId`'s own least recently used items, never `keepRef`, until it holds at most
-   * `quotaBytes` or `budget` items went. Returns the evictions made.
-   */
-  #trimTenant (tenantId: number, quotaBytes: number, keepRef: number, budget: number): number {
-    const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
-    let done = 0
-    while (done < budget && this.#doubles[bytesAt]! > quotaBytes) {
-      const victim = ownVictim(this.memory, this.allocator, tenantId, -1, keepRef)
-      if (victim === 0) break
-      this.#evict(victim)
-      done++
-    }
-    return done
-  }
-
-  /** Maintenance: trims tenants left over a lowered quota, within `budget` evictions. O(tenant span). */
-  #trimQuotas (budget: number): number {
-    const doubles = this.#doubles
-    const span = tenantSpan(this.memory)
-    let done = 0
-    for (let t = 0; t < span && done < budget; t++) {
-      const base = this.memory.tenantDouble(t)
-      const quotaBytes = doubles[base + T_QUOTA]!
-      if (quotaBytes > 0 && doubles[base + T_BYTES]! > quotaBytes) done += this.#trimTenant(t, quotaBytes, 0, budget - done)
-    }
-    return done
-  }
+  // ── tenants and removal (quotas in slab-quota.ts; victim policy in tenant-lru.ts) ────
 
   #coverTenant (tenantId: number): void { coverTenant(this.memory, tenantId) }
 
