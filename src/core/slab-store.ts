@@ -16,7 +16,7 @@ import { keyHash } from './key-hash.js'
 import { SlabAllocator } from './slab-allocator.js'
 import {
   C_EVICTIONS_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, H_EXPIRATIONS,
-  H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
+  H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
   ITEM_HEADER_BYTES, KIND_ITEM, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, META_EXT, META_TAG_RECORD, PAGE_FREE,
   T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant
 } from './slab-layout.js'
@@ -27,6 +27,7 @@ import { rebuildSlab } from './slab-repair.js'
 import { CounterMode, SetMode, StoreStatus } from './store-status.js'
 import { SlabQuota } from './slab-quota.js'
 import { HIT_HEAD, HIT_MASK, HIT_RING, HIT_TAIL, SlabReclaim } from './slab-reclaim.js'
+import { type SlabStats, type TenantStats, readSlabStats, readTenantStats } from './slab-stats.js'
 import { SlabTags } from './slab-tags.js'
 import { TimingWheel } from './timing-wheel.js'
 import { INT64_MAX, INT64_MIN, ReadResult, UINT64_MASK, chunkBytesHeld, copyValue, itemBytes, parseCounter, readItem, writeValue } from './slab-values.js'
@@ -511,42 +512,10 @@ export class SlabStore {
 
   // ── counters (read without the lock; exact under quiescence) ─────────────────────────
 
-  stats (): SlabStats {
-    const d = this.#doubles
-    const layout = this.memory.layout
-    return {
-      items: d[H_ITEM_COUNT >>> 3]!,
-      itemBytes: d[H_ITEM_BYTES >>> 3]!,
-      chunkBytes: d[H_CHUNK_BYTES >>> 3]!,
-      capacityBytes: layout.pageCount * 1048576,
-      slabBytes: layout.slabBytes,
-      freePages: this.allocator.freePages,
-      pageCount: layout.pageCount,
-      hits: d[H_HITS >>> 3]!,
-      misses: d[H_MISSES >>> 3]!,
-      evictions: d[H_EVICTIONS >>> 3]!,
-      expirations: d[H_EXPIRATIONS >>> 3]!,
-      pagesMoved: d[H_PAGES_MOVED >>> 3]!,
-      wheelItems: this.wheel.size
-    }
-  }
+  stats (): SlabStats { return readSlabStats(this.memory, this.allocator, this.wheel) }
 
   /** Counters of one tenant (items, bytes, hits, misses, sets, deletes, evictions, expirations) and its quota here. */
-  tenantStats (tenantId: number): TenantStats {
-    const d = this.#doubles
-    const base = this.memory.tenantDouble(tenantId)
-    return {
-      items: d[base + T_ITEMS]!,
-      bytes: d[base + T_BYTES]!,
-      quotaBytes: d[base + T_QUOTA]!,
-      hits: d[base + T_HITS]!,
-      misses: d[base + T_MISSES]!,
-      sets: d[base + T_SETS]!,
-      deletes: d[base + T_DELETES]!,
-      evictions: d[base + T_EVICTIONS]!,
-      expirations: d[base + T_EXPIRATIONS]!
-    }
-  }
+  tenantStats (tenantId: number): TenantStats { return readTenantStats(this.memory, tenantId) }
 
   // ── internals: the caller holds the lock unless the name says otherwise ──────────────
 
@@ -781,37 +750,8 @@ export class SlabStore {
   }
 }
 
-export interface SlabStats {
-  items: number
-  itemBytes: number
-  chunkBytes: number
-  capacityBytes: number
-  slabBytes: number
-  freePages: number
-  pageCount: number
-  hits: number
-  misses: number
-  evictions: number
-  expirations: number
-  pagesMoved: number
-  wheelItems: number
-}
-
-export interface TenantStats {
-  items: number
-  /** Chunk bytes the tenant's items hold (what its quota limits). */
-  bytes: number
-  /** Byte quota, 0 = unlimited (a slab's: its share of the engine-wide quota). */
-  quotaBytes: number
-  hits: number
-  misses: number
-  sets: number
-  deletes: number
-  evictions: number
-  expirations: number
-}
-
 // Re-exported for callers that only import the store.
 export { CounterMode, SetMode, StoreStatus } from './store-status.js'
 export { MAX_TENANTS, PAGE_FREE }
 export { ReadResult }
+export type { SlabStats, TenantStats }
