@@ -10,6 +10,11 @@
  * repair must finish or undo (slab-repair.ts).
  * Tenants: each has its own LRU list per size class and an optional byte quota; a write over
  * the quota evicts the tenant's own items (tenant-lru.ts holds the eviction policy).
+ * This file owns the public API and the mutation protocol (lock, seqlock, journal, commit,
+ * linking and removing items); it delegates to collaborators that share its slab views:
+ * slab-values.ts (value copy/read, ReadResult), slab-tags.ts (tag records and the extension a
+ * write prepares), slab-reclaim.ts (allocation, page reclaim, evict-ahead, rebalance, hit
+ * draining), slab-quota.ts (tenant quotas) and slab-stats.ts (counters).
  */
 import { HashIndex, TORN } from './hash-index.js'
 import { keyHash } from './key-hash.js'
@@ -65,6 +70,7 @@ export class WriteOptions {
 }
 
 const READ_RETRIES = 64
+
 export class SlabStore {
   readonly memory: SlabMemory
   readonly lock: SlabLock
