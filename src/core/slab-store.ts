@@ -615,7 +615,11 @@ export class SlabStore {
     flags: number, expiryMs: number): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
-    if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) return StoreStatus.QUOTA_EXCEEDED
+    if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) {
+      // The refused write's tag reservations must go too, or their records never empty.
+      this.#tags.release()
+      return StoreStatus.QUOTA_EXCEEDED
+    }
     const ref = this.#reclaim.allocItem(tenantId, key.length, valueLength)
     if (ref === 0) {
       this.#tags.release()
