@@ -10,29 +10,33 @@
  * repair must finish or undo (slab-repair.ts).
  * Tenants: each has its own LRU list per size class and an optional byte quota; a write over
  * the quota evicts the tenant's own items (tenant-lru.ts holds the eviction policy).
+ * This file owns the public API and the mutation protocol (lock, seqlock, journal, commit,
+ * linking and removing items); it delegates to collaborators that share its slab views:
+ * slab-values.ts (value copy/read, ReadResult), slab-tags.ts (tag records and the extension a
+ * write prepares), slab-reclaim.ts (allocation, page reclaim, evict-ahead, rebalance, hit
+ * draining), slab-quota.ts (tenant quotas) and slab-stats.ts (counters).
  */
 import { HashIndex, TORN } from './hash-index.js'
 import { keyHash } from './key-hash.js'
 import { SlabAllocator } from './slab-allocator.js'
 import {
-  C_EVICTIONS_F64, C_PRESSURE_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS,
-  H_EXPIRATIONS, H_HIT_HEAD, H_HIT_TAIL, H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, H_PAGES_MOVED, HIT_RING_BASE,
-  HIT_RING_SLOTS, I_CHUNK_INDEX, I_CHUNK_OWNER, I_FLAGS, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM,
-  KIND_PENDING, KIND_VALUE_CHUNK, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, align, makeMeta,
-  metaKeyLength, metaKind, metaTenant, META_EXT, META_TAG_RECORD
+  C_EVICTIONS_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, H_EXPIRATIONS,
+  H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
+  ITEM_HEADER_BYTES, KIND_ITEM, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, META_EXT, META_TAG_RECORD, PAGE_FREE,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant
 } from './slab-layout.js'
-import {
-  MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, N_NEXT, N_PREV, N_RECORD, R_COUNT, R_HEAD, R_TAIL,
-  chunkListAt, contentTypeLengthOf, contentTypeOffset, dataOffset, extHeader, extWord, newDataOffset, tagCountOf, tagNode
-} from './item-ext.js'
-import { pushHead, unlink } from './intrusive-list.js'
+import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset } from './item-ext.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
 import { CounterMode, SetMode, StoreStatus } from './store-status.js'
+import { SlabQuota } from './slab-quota.js'
+import { HIT_HEAD, HIT_MASK, HIT_RING, HIT_TAIL, SlabReclaim } from './slab-reclaim.js'
+import { type SlabStats, type TenantStats, readSlabStats, readTenantStats } from './slab-stats.js'
+import { SlabTags } from './slab-tags.js'
 import { TimingWheel } from './timing-wheel.js'
-import { classAges, coverTenant, itemChunkBytes, ownVictim, tenantSpan, victimTail } from './tenant-lru.js'
+import { INT64_MAX, INT64_MIN, ReadResult, UINT64_MASK, chunkBytesHeld, copyValue, itemBytes, parseCounter, readItem, writeValue } from './slab-values.js'
+import { coverTenant } from './tenant-lru.js'
 import type { Clock } from '../util/clock.js'
 
 export interface SlabStoreOptions {
@@ -44,41 +48,6 @@ export interface SlabStoreOptions {
   lockTimeoutMs?: number
   /** Largest value accepted, bytes (the configured limit; the format allows more). */
   maxValueBytes?: number
-}
-
-/** What a read returns besides its status; one reused instance per caller. */
-export class ReadResult {
-  /**
-   * Scratch holding the value in [0, valueLength); overwritten by the next read. Owned by the
-   * store, which replaces it when a larger value arrives: a 4-aligned buffer of its own, whose
-   * length is a multiple of 4, so values are copied out a word at a time.
-   */
-  value: Buffer
-  /** `value`'s memory as u32 words. */
-  valueWords: Uint32Array
-  valueLength = 0
-  flags = 0
-  cas = 0
-  /** Absolute expiry in ms, 0 = none. */
-  expiryMs = 0
-  /** The item's content type is contentType[0, contentTypeLength); length 0 = none. */
-  readonly contentType: Buffer = Buffer.alloc(MAX_CONTENT_TYPE_BYTES)
-  contentTypeLength = 0
-  /** getWithTags: copies of the item's tag names (allocated per call; a cold path). */
-  tags: Buffer[] = []
-
-  constructor () {
-    this.value = Buffer.allocUnsafeSlow(256)
-    this.valueWords = new Uint32Array(this.value.buffer, 0, 64)
-  }
-
-  /** Makes `value` hold at least `bytes`; allocates when it grows (at least doubling). */
-  reserve (bytes: number): void {
-    if (this.value.length >= bytes && this.valueWords.buffer === this.value.buffer) return
-    const capacity = align(Math.max(bytes, this.value.length * 2), 4)
-    this.value = Buffer.allocUnsafeSlow(capacity)
-    this.valueWords = new Uint32Array(this.value.buffer, 0, capacity / 4)
-  }
 }
 
 /** Options of a write; one reused instance per caller. */
@@ -101,23 +70,6 @@ export class WriteOptions {
 }
 
 const READ_RETRIES = 64
-const HIT_MASK = HIT_RING_SLOTS - 1
-const HIT_HEAD = H_HIT_HEAD >>> 2
-const HIT_TAIL = H_HIT_TAIL >>> 2
-const HIT_RING = HIT_RING_BASE >>> 2
-const INT64_MAX = (1n << 63n) - 1n
-const INT64_MIN = -(1n << 63n)
-const UINT64_MASK = (1n << 64n) - 1n
-/** Free chunks the shard worker keeps ready in a class that has been evicting. */
-const EVICT_AHEAD_CHUNKS = 16
-/** Evictions in a class between two rebalancer looks that count as pressure. */
-const PRESSURE_THRESHOLD = 8
-/** How many larger classes an allocation may borrow a free chunk from (×1.25 each). */
-const BORROW_CLASSES = 4
-/** A page with at most 1/SPARSE_PAGE_RATIO of its chunks in use is "mostly unused". */
-const SPARSE_PAGE_RATIO = 4
-/** Pages a single allocation may try to reclaim before giving up (then OUT_OF_MEMORY). */
-const RECLAIM_ATTEMPTS = 8
 
 export class SlabStore {
   readonly memory: SlabMemory
@@ -142,19 +94,12 @@ export class SlabStore {
   readonly #maxValueBytes: number
   readonly #expire: (ref: number) => void
   #scratch: Buffer = Buffer.allocUnsafe(256)
-  /**
-   * Tag records reserved for the item being written (item-ext.ts: each counts one reservation)
-   * and its content type, consumed by #commitNew. Empty outside a write.
-   */
-  readonly #tagRefs = new Uint32Array(MAX_ITEM_TAGS)
-  #tagCount = 0
-  readonly #contentType = Buffer.alloc(MAX_CONTENT_TYPE_BYTES)
-  #contentTypeLength = 0
-  /** Donor classes #reclaimPage has tried (reused, so reclaiming allocates nothing). */
-  readonly #triedClasses: Uint8Array
-  /** Per class: write time (CAS) of its oldest LRU tail over all tenants, and that tail (#classAges). */
-  readonly #classAge: Float64Array
-  readonly #classOldest: Uint32Array
+  /** Tag records and the extension a write is preparing (slab-tags.ts). */
+  readonly #tags: SlabTags
+  /** Item and chunk allocation, page reclaim, evict-ahead, rebalance, hit draining (slab-reclaim.ts). */
+  readonly #reclaim: SlabReclaim
+  /** Tenant byte quotas: making room before a write, trimming after it and in maintenance (slab-quota.ts). */
+  readonly #quota: SlabQuota
   /** Optional fault injection for crash tests: called at named points inside mutations. */
   faultHook: ((point: string) => void) | null = null
 
@@ -170,9 +115,13 @@ export class SlabStore {
     this.#bytes = memory.bytes
     this.#recordsHits = options.recordsHits
     this.#maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024
-    this.#triedClasses = new Uint8Array(this.allocator.classCount)
-    this.#classAge = new Float64Array(this.allocator.classCount)
-    this.#classOldest = new Uint32Array(this.allocator.classCount)
+    this.#tags = new SlabTags(memory, this.index, this.allocator, {
+      allocChunk: (cls: number) => this.#reclaim.allocChunk(cls),
+      evict: (ref: number) => { this.#evict(ref) }
+    })
+    const host = { evict: (ref: number) => { this.#evict(ref) } }
+    this.#reclaim = new SlabReclaim(memory, this.allocator, this.#tags, host)
+    this.#quota = new SlabQuota(memory, this.allocator, this.index, this.#tags, this.#reclaim, host)
     this.#expire = (ref: number) => {
       this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
       this.#removeItem(ref, false)
@@ -220,7 +169,7 @@ export class SlabStore {
         if (lock.readSeq() !== seq) continue
         return this.#miss(tenantId)
       }
-      if (!this.#readItem(ref, key.length, out, copyValue, true)) continue
+      if (!readItem(this.memory, this.#maxValueBytes, ref, key.length, out, copyValue, true)) continue
       out.expiryMs = expiryMs
       if (lock.readSeq() !== seq) continue
       return this.#hit(tenantId, ref)
@@ -230,7 +179,7 @@ export class SlabStore {
     try {
       const ref = this.#findLive(tenantId, key, hash, false)
       if (ref === 0) return this.#miss(tenantId)
-      this.#readItem(ref, key.length, out, copyValue, false)
+      readItem(this.memory, this.#maxValueBytes, ref, key.length, out, copyValue, false)
       out.expiryMs = this.#doubles[ref + F_EXPIRY]!
       return this.#hit(tenantId, ref)
     } finally {
@@ -305,17 +254,9 @@ export class SlabStore {
     try {
       const ref = this.#findLive(tenantId, key, hash, false)
       if (ref === 0) return this.#miss(tenantId)
-      this.#readItem(ref, key.length, out, true, false)
+      readItem(this.memory, this.#maxValueBytes, ref, key.length, out, true, false)
       out.expiryMs = this.#doubles[ref + F_EXPIRY]!
-      const words = this.#words
-      if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
-        const count = tagCountOf(words, ref, key.length)
-        for (let i = 0; i < count; i++) {
-          const record = words[tagNode(ref, key.length, i) * 2 + N_RECORD]!
-          const start = record * 8 + ITEM_HEADER_BYTES
-          out.tags.push(Buffer.from(this.#bytes.subarray(start, start + metaKeyLength(words[record * 2 + I_META]!))))
-        }
-      }
+      if ((this.#words[ref * 2 + I_META]! & META_EXT) !== 0) this.#tags.names(ref, key.length, out.tags)
       return this.#hit(tenantId, ref)
     } finally {
       this.lock.release()
@@ -421,7 +362,7 @@ export class SlabStore {
       if (ref === 0) {
         if (mode === CounterMode.MEMCACHED) return StoreStatus.NOT_FOUND
       } else {
-        const parsed = this.#parseCounter(ref, mode)
+        const parsed = parseCounter(this.memory, ref, mode)
         if (parsed === null) return StoreStatus.NOT_NUMERIC
         current = parsed
         flags = this.#words[ref * 2 + I_FLAGS]!
@@ -438,7 +379,7 @@ export class SlabStore {
       const text = this.#scratchFor(24)
       const length = text.write(next.toString(), 0, 'latin1')
       // The rewritten counter keeps the item's tags and content type.
-      if (ref !== 0) this.#keepExt(ref)
+      if (ref !== 0) this.#tags.keep(ref)
       const status = this.#commitNew(tenantId, key, hash, text.subarray(0, length), null, flags, expiryMs)
       if (status === StoreStatus.OK) this.lastCounter = next
       return status
@@ -543,13 +484,13 @@ export class SlabStore {
   maintain (nowMs: number, budget: number): number {
     if (!this.#enter()) return -1
     try {
-      let done = this.#applyHits()
+      let done = this.#reclaim.applyHits()
       const wheelBudget = Math.max(1, budget - done)
       done += wheelBudget - this.wheel.advance(nowMs, wheelBudget, this.#expire)
-      done += this.#trimQuotas(Math.max(1, budget - done))
+      done += this.#quota.trimAll(Math.max(1, budget - done))
       if (this.allocator.freePages === 0) {
-        done += this.#evictAhead(Math.max(1, budget - done))
-        done += this.#rebalance()
+        done += this.#reclaim.evictAhead(Math.max(1, budget - done))
+        done += this.#reclaim.rebalance()
       }
       return done
     } catch (error) {
@@ -577,42 +518,10 @@ export class SlabStore {
 
   // ── counters (read without the lock; exact under quiescence) ─────────────────────────
 
-  stats (): SlabStats {
-    const d = this.#doubles
-    const layout = this.memory.layout
-    return {
-      items: d[H_ITEM_COUNT >>> 3]!,
-      itemBytes: d[H_ITEM_BYTES >>> 3]!,
-      chunkBytes: d[H_CHUNK_BYTES >>> 3]!,
-      capacityBytes: layout.pageCount * 1048576,
-      slabBytes: layout.slabBytes,
-      freePages: this.allocator.freePages,
-      pageCount: layout.pageCount,
-      hits: d[H_HITS >>> 3]!,
-      misses: d[H_MISSES >>> 3]!,
-      evictions: d[H_EVICTIONS >>> 3]!,
-      expirations: d[H_EXPIRATIONS >>> 3]!,
-      pagesMoved: d[H_PAGES_MOVED >>> 3]!,
-      wheelItems: this.wheel.size
-    }
-  }
+  stats (): SlabStats { return readSlabStats(this.memory, this.allocator, this.wheel) }
 
   /** Counters of one tenant (items, bytes, hits, misses, sets, deletes, evictions, expirations) and its quota here. */
-  tenantStats (tenantId: number): TenantStats {
-    const d = this.#doubles
-    const base = this.memory.tenantDouble(tenantId)
-    return {
-      items: d[base + T_ITEMS]!,
-      bytes: d[base + T_BYTES]!,
-      quotaBytes: d[base + T_QUOTA]!,
-      hits: d[base + T_HITS]!,
-      misses: d[base + T_MISSES]!,
-      sets: d[base + T_SETS]!,
-      deletes: d[base + T_DELETES]!,
-      evictions: d[base + T_EVICTIONS]!,
-      expirations: d[base + T_EXPIRATIONS]!
-    }
-  }
+  tenantStats (tenantId: number): TenantStats { return readTenantStats(this.memory, tenantId) }
 
   // ── internals: the caller holds the lock unless the name says otherwise ──────────────
 
@@ -629,8 +538,7 @@ export class SlabStore {
 
   /** An exception escaped a mutation: repair before the lock is released (by #leave). */
   #abort (): void {
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
+    this.#tags.clear()
     rebuildSlab(this, this.clock.nowMs())
   }
 
@@ -687,134 +595,16 @@ export class SlabStore {
         const oldLength = this.#words[old * 2 + I_VALUE_LEN]!
         if (oldLength + value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
         const saved = this.#scratchFor(oldLength)
-        this.#copyValue(old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
+        copyValue(this.memory, old, metaKeyLength(this.#words[old * 2 + I_META]!), saved, 0)
         const oldValue = saved.subarray(0, oldLength)
-        this.#keepExt(old)
+        this.#tags.keep(old)
         return mode === SetMode.PREPEND
           ? this.#commitNew(tenantId, key, hash, value, oldValue, flags, expiryMs)
           : this.#commitNew(tenantId, key, hash, oldValue, value, flags, expiryMs)
       }
     }
-    if (!this.#reserveTags(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
+    if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
     return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs)
-  }
-
-  /**
-   * Prepares the new item's extension (#commitNew consumes it): finds or creates the record of
-   * each distinct tag and reserves it (R_COUNT + 1), and copies the content type. Creating a
-   * record allocates and so may evict; reserved records cannot be freed by those evictions.
-   * False (nothing reserved) if a record could not be allocated.
-   */
-  #reserveTags (tenantId: number, tags: readonly Uint8Array[] | null, contentType: Uint8Array | null): boolean {
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-    if (tags !== null) {
-      const words = this.#words
-      for (let i = 0; i < tags.length; i++) {
-        const tag = tags[i]!
-        let duplicate = false
-        for (let j = 0; j < i && !duplicate; j++) duplicate = Buffer.compare(tags[j]!, tag) === 0
-        if (duplicate) continue
-        const hash = keyHash(tenantId, tag, 0, tag.length)
-        let record = this.index.findRecord(tenantId, tag, hash)
-        if (record === 0) record = this.#createRecord(tenantId, tag, hash)
-        if (record === 0) {
-          this.#releaseTags()
-          return false
-        }
-        words[record * 2 + R_COUNT]!++
-        this.#tagRefs[this.#tagCount++] = record
-      }
-    }
-    if (contentType !== null) {
-      this.#contentType.set(contentType)
-      this.#contentTypeLength = contentType.length
-    }
-    return true
-  }
-
-  /** Prepares the new item's extension as a copy of item `ref`'s (reserving its records). */
-  #keepExt (ref: number): void {
-    const words = this.#words
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-    const meta = words[ref * 2 + I_META]!
-    if ((meta & META_EXT) === 0) return
-    const keyLength = metaKeyLength(meta)
-    const count = tagCountOf(words, ref, keyLength)
-    for (let i = 0; i < count; i++) {
-      const record = words[tagNode(ref, keyLength, i) * 2 + N_RECORD]!
-      words[record * 2 + R_COUNT]!++
-      this.#tagRefs[i] = record
-    }
-    this.#tagCount = count
-    const length = contentTypeLengthOf(words, ref, keyLength)
-    const start = ref * 8 + contentTypeOffset(words, ref, keyLength)
-    this.#bytes.copy(this.#contentType, 0, start, start + length)
-    this.#contentTypeLength = length
-  }
-
-  /** Drops the reservations #reserveTags or #keepExt made (a write that failed). */
-  #releaseTags (): void {
-    const words = this.#words
-    for (let i = 0; i < this.#tagCount; i++) {
-      const record = this.#tagRefs[i]!
-      if (--words[record * 2 + R_COUNT]! === 0) this.#freeRecord(record)
-    }
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-  }
-
-  /** Allocates and chains an empty tag record for (tenant, tag); 0 if no memory. */
-  #createRecord (tenantId: number, tag: Uint8Array, hash: number): number {
-    const record = this.#allocChunk(this.allocator.classFor(ITEM_HEADER_BYTES + tag.length))
-    if (record === 0) return 0
-    const words = this.#words
-    const doubles = this.#doubles
-    words.fill(0, record * 2, record * 2 + I_META)
-    doubles[record + F_EXPIRY] = 0
-    doubles[record + F_CAS] = 0
-    this.#bytes.set(tag, record * 8 + ITEM_HEADER_BYTES)
-    words[record * 2 + I_META] = (makeMeta(tag.length, tenantId, KIND_ITEM, false) | META_TAG_RECORD) >>> 0
-    this.index.link(record, hash)
-    const chunkBytes = this.memory.chunkBytesOf(record)
-    doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += chunkBytes
-    doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
-    return record
-  }
-
-  /** Unchains and frees tag record `record` (it has no members and no reservations). */
-  #freeRecord (record: number): void {
-    const meta = this.#words[record * 2 + I_META]!
-    const tenantId = metaTenant(meta)
-    this.index.unlink(record, keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, metaKeyLength(meta)))
-    const chunkBytes = this.memory.chunkBytesOf(record)
-    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! -= chunkBytes
-    this.#doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
-    this.allocator.free(record)
-  }
-
-  /** Links the tag nodes of item `ref` (just made live) into their reserved records. */
-  #linkTags (ref: number, keyLength: number): void {
-    const words = this.#words
-    const count = tagCountOf(words, ref, keyLength)
-    for (let i = 0; i < count; i++) {
-      const node = tagNode(ref, keyLength, i)
-      const record = words[node * 2 + N_RECORD]!
-      pushHead(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
-    }
-  }
-
-  /** Unlinks the tag nodes of item `ref` (being removed); frees records left without members. */
-  #unlinkTags (ref: number, keyLength: number): void {
-    const words = this.#words
-    const count = tagCountOf(words, ref, keyLength)
-    for (let i = 0; i < count; i++) {
-      const node = tagNode(ref, keyLength, i)
-      const record = words[node * 2 + N_RECORD]!
-      unlink(words, record * 2 + R_HEAD, record * 2 + R_TAIL, node, N_PREV, N_NEXT)
-      if (--words[record * 2 + R_COUNT]! === 0) this.#freeRecord(record)
-    }
   }
 
   /**
@@ -825,15 +615,14 @@ export class SlabStore {
     flags: number, expiryMs: number): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
-    if (quotaBytes > 0 && !this.#makeQuotaRoom(tenantId, key, hash, valueLength, quotaBytes)) {
-      // The write will not happen: its tag reservations must not outlive it (a record's count
-      // would then exceed its member list).
-      this.#releaseTags()
+    if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) {
+      // The refused write's tag reservations must go too, or their records never empty.
+      this.#tags.release()
       return StoreStatus.QUOTA_EXCEEDED
     }
-    const ref = this.#allocItem(tenantId, key.length, valueLength)
+    const ref = this.#reclaim.allocItem(tenantId, key.length, valueLength)
     if (ref === 0) {
-      this.#releaseTags()
+      this.#tags.release()
       return StoreStatus.OUT_OF_MEMORY
     }
     const words = this.#words
@@ -845,22 +634,13 @@ export class SlabStore {
     doubles[ref + F_EXPIRY] = expiryMs
     doubles[ref + F_CAS] = cas
     this.#bytes.set(key, ref * 8 + ITEM_HEADER_BYTES)
-    const tagCount = this.#tagCount
-    if ((words[ref * 2 + I_META]! & META_EXT) !== 0) {
-      // Nodes name their record and owner now; they join the record lists at commit.
-      for (let i = 0; i < tagCount; i++) {
-        const node = tagNode(ref, key.length, i)
-        words[node * 2 + N_RECORD] = this.#tagRefs[i]!
-        words[node * 2 + N_PREV] = 0
-        words[node * 2 + N_NEXT] = 0
-        words[node * 2 + N_OWNER] = ref
-      }
-      this.#contentType.copy(this.#bytes, ref * 8 + contentTypeOffset(words, ref, key.length), 0, this.#contentTypeLength)
-    }
-    this.#tagCount = 0
-    this.#contentTypeLength = 0
-    this.#writeValue(ref, key.length, first, 0)
-    if (second !== null) this.#writeValue(ref, key.length, second, first.length)
+    const tags = this.#tags
+    const tagCount = tags.count
+    // Nodes name their record and owner now; they join the record lists at commit.
+    if ((words[ref * 2 + I_META]! & META_EXT) !== 0) tags.writeNodes(ref, key.length)
+    tags.clear()
+    writeValue(this.memory, ref, key.length, first, 0)
+    if (second !== null) writeValue(this.memory, ref, key.length, second, first.length)
     this.faultHook?.('set:written')
     // Re-find the old item: allocation may have evicted it.
     const old = this.index.find(tenantId, key, hash)
@@ -869,201 +649,18 @@ export class SlabStore {
     this.faultHook?.('set:old-removed')
     this.#linkItem(ref, hash)
     // The reservations taken for this write become the item's memberships.
-    if (tagCount !== 0) this.#linkTags(ref, key.length)
+    if (tagCount !== 0) tags.link(ref, key.length)
     this.lock.journalClear()
-    if (quotaBytes > 0) this.#trimTenant(tenantId, quotaBytes, ref, Infinity)
+    if (quotaBytes > 0) this.#quota.trimTenant(tenantId, quotaBytes, ref, Infinity)
     const tenantBase = this.memory.tenantDouble(tenantId)
     doubles[tenantBase + T_SETS]!++
     this.lastCas = cas
     return StoreStatus.OK
   }
 
-  /**
-   * Allocates an item for (tenant, keyLength, valueLength), chunked if it exceeds the largest
-   * chunk, stamped PENDING (invisible to readers, freed by repair). Returns its ref or 0.
-   */
-  #allocItem (tenantId: number, keyLength: number, valueLength: number): number {
-    // With tags or a content type (prepared by #reserveTags/#keepExt) the item gets an
-    // extension block between key and value (item-ext.ts).
-    const ext = this.#tagCount !== 0 || this.#contentTypeLength !== 0
-    const extFlag = ext ? META_EXT : 0
-    const data = newDataOffset(keyLength, this.#tagCount, this.#contentTypeLength)
-    const inlineBytes = data + valueLength
-    if (inlineBytes <= MAX_CHUNK_BYTES) {
-      const ref = this.#allocChunk(this.allocator.classFor(inlineBytes))
-      if (ref === 0) return 0
-      this.#words[ref * 2 + I_VALUE_LEN] = valueLength
-      this.#words[ref * 2 + I_META] = (makeMeta(keyLength, tenantId, KIND_PENDING, false) | extFlag) >>> 0
-      if (ext) this.#writeExtHeader(ref, keyLength)
-      return ref
-    }
-    const chunkCount = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    const listOffset = chunkListAt(data)
-    // An item that cannot fit even in an empty slab must fail before evicting anything (it
-    // used to empty the whole slab first, then return OUT_OF_MEMORY).
-    if (this.#pagesNeeded(listOffset + chunkCount * 4, valueLength) > this.memory.layout.pageCount) return 0
-    const ref = this.#allocChunk(this.allocator.classFor(listOffset + chunkCount * 4))
-    if (ref === 0) return 0
-    const words = this.#words
-    words[ref * 2 + I_VALUE_LEN] = valueLength
-    words[ref * 2 + I_META] = (makeMeta(keyLength, tenantId, KIND_PENDING, true) | extFlag) >>> 0
-    if (ext) this.#writeExtHeader(ref, keyLength)
-    const listWord = ref * 2 + listOffset / 4
-    words.fill(0, listWord, listWord + chunkCount)
-    for (let i = 0; i < chunkCount; i++) {
-      const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
-      const chunk = this.#allocChunk(this.allocator.classFor(ITEM_HEADER_BYTES + payload))
-      if (chunk === 0) {
-        for (let j = 0; j < i; j++) this.allocator.free(words[listWord + j]!)
-        this.allocator.free(ref)
-        return 0
-      }
-      words[chunk * 2 + I_CHUNK_OWNER] = ref
-      words[chunk * 2 + I_CHUNK_INDEX] = i
-      words[chunk * 2 + I_VALUE_LEN] = payload
-      words[chunk * 2 + I_META] = makeMeta(0, tenantId, KIND_VALUE_CHUNK, false)
-      words[listWord + i] = chunk
-    }
-    return ref
-  }
-
-  #writeExtHeader (ref: number, keyLength: number): void {
-    const at = extWord(ref, keyLength)
-    this.#words[at] = extHeader(this.#tagCount, this.#contentTypeLength)
-    this.#words[at + 1] = 0
-  }
-
-  /**
-   * Fewest pages a chunked item needs: its header chunk (`headerBytes`), its full value
-   * chunks (largest class) and the last, partial one. Classes do not share pages.
-   */
-  #pagesNeeded (headerBytes: number, valueLength: number): number {
-    const allocator = this.allocator
-    const largest = allocator.classCount - 1
-    const full = Math.floor(valueLength / CHUNK_PAYLOAD_BYTES)
-    const rest = valueLength - full * CHUNK_PAYLOAD_BYTES
-    const header = allocator.classFor(headerBytes)
-    const last = rest === 0 ? -1 : allocator.classFor(ITEM_HEADER_BYTES + rest)
-    // Chunks per class (at most three classes), then pages per class.
-    const inLargest = full + (last === largest ? 1 : 0) + (header === largest ? 1 : 0)
-    let pages = Math.ceil(inLargest / allocator.chunksPerPage(largest))
-    if (header !== largest) pages += Math.ceil((header === last ? 2 : 1) / allocator.chunksPerPage(header))
-    if (last >= 0 && last !== largest && last !== header) pages++
-    return pages
-  }
-
-  /**
-   * A chunk of class `cls` (or, see below, slightly larger). In order:
-   *  1. a free chunk of the class, else a free page;
-   *  2. a page another class holds with no chunk in use (expired or deleted memory);
-   *  3. if the class has no item to evict: a free chunk of one of the next BORROW_CLASSES
-   *     classes (the item lives in that class, on its LRU; up to ~2.4× the bytes);
-   *  4. evict an LRU tail of the class (recent hits applied first: a second chance), from the
-   *     tenant furthest over its share (#victimTail);
-   *  5. empty a page of the class with the oldest tail (#reclaimPage).
-   * Steps 1–3 evict nothing. Without step 3, a slab with fewer pages than active classes
-   * thrashes: every write to a class without pages empties another class's page (a 6 MiB slab
-   * under the model test kept ~10 of thousands of items). Returns 0 if nothing can be freed.
-   */
-  #allocChunk (cls: number): number {
-    const allocator = this.allocator
-    let ref = allocator.take(cls)
-    if (ref !== 0) return ref
-    if (allocator.emptyPages > 0) {
-      const page = allocator.findEmptyPage(cls)
-      if (page >= 0) {
-        allocator.releasePage(page)
-        this.#doubles[H_PAGES_MOVED >>> 3]!++
-        ref = allocator.take(cls)
-        if (ref !== 0) return ref
-      }
-    }
-    this.#applyHits()
-    if (allocator.lruItems(cls) === 0) {
-      const end = Math.min(allocator.classCount, cls + 1 + BORROW_CLASSES)
-      for (let larger = cls + 1; larger < end; larger++) {
-        if (allocator.hasFreeChunk(larger)) return allocator.take(larger)
-      }
-    }
-    const pressure = this.memory.classDouble(cls) + C_PRESSURE_F64
-    for (let attempt = 0; attempt < RECLAIM_ATTEMPTS; attempt++) {
-      const tail = this.#victimTail(cls)
-      if (tail !== 0) {
-        this.#evict(tail)
-        this.#doubles[pressure]!++
-      } else if (!this.#reclaimPage(cls)) {
-        return 0
-      }
-      ref = allocator.take(cls)
-      if (ref !== 0) return ref
-    }
-    return 0
-  }
-
-  // ── tenants: quotas and the choice of victims (policy in tenant-lru.ts) ───────────────
-
-  /**
-   * Makes room in `tenantId`'s quota for a new item of `valueLength` bytes under `key`: evicts
-   * the tenant's own least recently used items (recent hits applied first, so they count as
-   * recent) until its bytes, less those of the item the write replaces, plus the new item's,
-   * fit `quotaBytes`. Returns false, evicting nothing, if the item alone exceeds the quota.
-   * Never touches another tenant's items.
-   */
-  #makeQuotaRoom (tenantId: number, key: Uint8Array, hash: number, valueLength: number, quotaBytes: number): boolean {
-    const needBytes = itemChunkBytes(this.allocator, newDataOffset(key.length, this.#tagCount, this.#contentTypeLength), valueLength)
-    if (needBytes > quotaBytes) return false
-    const doubles = this.#doubles
-    const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
-    const old = this.index.find(tenantId, key, hash)
-    const creditBytes = old === 0 ? 0 : this.#chunkBytesHeld(old)
-    if (doubles[bytesAt]! - creditBytes + needBytes <= quotaBytes) return true
-    this.#applyHits()
-    const inlineBytes = ITEM_HEADER_BYTES + key.length + valueLength
-    const preferClass = inlineBytes <= MAX_CHUNK_BYTES ? this.allocator.classFor(inlineBytes) : -1
-    while (doubles[bytesAt]! - creditBytes + needBytes > quotaBytes) {
-      const victim = ownVictim(this.memory, this.allocator, tenantId, preferClass, old)
-      if (victim === 0) break
-      this.#evict(victim)
-    }
-    return true
-  }
-
-  /**
-   * Evicts `tenantId`'s own least recently used items, never `keepRef`, until it holds at most
-   * `quotaBytes` or `budget` items went. Returns the evictions made.
-   */
-  #trimTenant (tenantId: number, quotaBytes: number, keepRef: number, budget: number): number {
-    const bytesAt = this.memory.tenantDouble(tenantId) + T_BYTES
-    let done = 0
-    while (done < budget && this.#doubles[bytesAt]! > quotaBytes) {
-      const victim = ownVictim(this.memory, this.allocator, tenantId, -1, keepRef)
-      if (victim === 0) break
-      this.#evict(victim)
-      done++
-    }
-    return done
-  }
-
-  /** Maintenance: trims tenants left over a lowered quota, within `budget` evictions. O(tenant span). */
-  #trimQuotas (budget: number): number {
-    const doubles = this.#doubles
-    const span = tenantSpan(this.memory)
-    let done = 0
-    for (let t = 0; t < span && done < budget; t++) {
-      const base = this.memory.tenantDouble(t)
-      const quotaBytes = doubles[base + T_QUOTA]!
-      if (quotaBytes > 0 && doubles[base + T_BYTES]! > quotaBytes) done += this.#trimTenant(t, quotaBytes, 0, budget - done)
-    }
-    return done
-  }
+  // ── tenants and removal (quotas in slab-quota.ts; victim policy in tenant-lru.ts) ────
 
   #coverTenant (tenantId: number): void { coverTenant(this.memory, tenantId) }
-
-  /** Under memory pressure: the tail to evict from class `cls` (fair over tenants), 0 if none. */
-  #victimTail (cls: number): number { return victimTail(this.memory, this.allocator, cls) }
-
-  /** Fills #classAge/#classOldest: each class's oldest LRU tail over all tenants. */
-  #classAges (): void { classAges(this.memory, this.allocator, this.#classAge, this.#classOldest) }
 
   #evict (ref: number): void {
     const cls = this.memory.pageClass[this.memory.pageOf(ref)]!
@@ -1082,217 +679,6 @@ export class SlabStore {
     this.lock.journalClear()
   }
 
-  /**
-   * Frees one page for class `forClass` by emptying a page of another class: first the fully
-   * carved page with the least live data among those at most 1/SPARSE_PAGE_RATIO in use (left
-   * sparse by deletes, expiry or evictions: cheap to empty); else trying donor classes from the
-   * oldest LRU tail to the newest (classes holding only value chunks last), and in each the page
-   * holding the tail first. Pages holding a PENDING chunk (the allocation in progress) are
-   * skipped, so a donor may fail and the next one is tried. Returns false if no page could be
-   * freed. O(pageCount + classes²) reads, plus the evictions.
-   *
-   * Sizing note: memory is assigned to classes a page at a time, so a slab needs clearly more
-   * pages than active size classes. With ~34 classes in play, a 16 MiB slab (15 pages) ended a
-   * 10× overload with ~40% of its capacity holding items (each rare class holds a page it
-   * barely uses: its carve page, which is not stolen as "sparse" because its items are the
-   * class's newest); 64 MiB reached ~87%.
-   */
-  #reclaimPage (forClass: number): boolean {
-    const allocator = this.allocator
-    const memory = this.memory
-    // A mostly unused page first: emptying it evicts the least live data. Not a carve page:
-    // that one is sparse because it is being filled (its items are the newest of the class).
-    let sparse = -1
-    let sparseBytes = Infinity
-    for (let page = 0; page < memory.layout.pageCount; page++) {
-      const cls = memory.pageClass[page]!
-      if (cls === PAGE_FREE || cls === forClass || allocator.carvePage(cls) === page + 1) continue
-      const used = memory.pageUsed[page]!
-      if (used * SPARSE_PAGE_RATIO > allocator.chunksPerPage(cls)) continue
-      const liveBytes = used * allocator.chunkBytes(cls)
-      if (liveBytes < sparseBytes) { sparse = page; sparseBytes = liveBytes }
-    }
-    if (sparse >= 0 && this.#emptyPage(sparse)) return true
-    const tried = this.#triedClasses
-    tried.fill(0)
-    // Ages do not change below until a page is emptied (which ends the search): compute once.
-    this.#classAges()
-    const ages = this.#classAge
-    for (;;) {
-      let donor = -1
-      let oldest = Infinity
-      for (let cls = 0; cls < allocator.classCount; cls++) {
-        if (cls === forClass || tried[cls] !== 0 || allocator.pageCount(cls) === 0) continue
-        const age = ages[cls]!
-        if (donor < 0 || age < oldest) { donor = cls; oldest = age }
-      }
-      if (donor < 0) return false
-      tried[donor] = 1
-      const tail = this.#classOldest[donor]!
-      if (tail !== 0 && this.#emptyPage(memory.pageOf(tail))) return true
-      for (let page = 0; page < memory.layout.pageCount; page++) {
-        if (memory.pageClass[page] === donor && this.#emptyPage(page)) return true
-      }
-    }
-  }
-
-  /**
-   * Evicts every item with a chunk in `page`, moves the tag records it holds elsewhere, then
-   * frees the page. False if it holds PENDING (checked before anything is evicted), or if a
-   * record reserved by the write in progress could neither move nor be emptied.
-   * Only carved chunks are looked at: the rest of a carve page is garbage.
-   */
-  #emptyPage (page: number): boolean {
-    const memory = this.memory
-    const words = this.#words
-    const cls = memory.pageClass[page]!
-    const chunkRefs = this.allocator.chunkBytes(cls) / 8
-    const first = memory.pageRef(page)
-    const carved = memory.pageUsed[page] === 0 ? 0 : this.allocator.carvedChunks(page)
-    for (let i = 0; i < carved; i++) {
-      const ref = first + i * chunkRefs
-      const kind = metaKind(words[ref * 2 + I_META]!)
-      if (kind === KIND_PENDING) return false
-      if (kind === KIND_VALUE_CHUNK && metaKind(words[words[ref * 2 + I_CHUNK_OWNER]! * 2 + I_META]!) !== KIND_ITEM) return false
-    }
-    // Evictions free records whose last member leaves, so metas are re-read at every step.
-    for (let i = 0; i < carved; i++) {
-      const ref = first + i * chunkRefs
-      const meta = words[ref * 2 + I_META]!
-      const kind = metaKind(meta)
-      if (kind === KIND_ITEM && (meta & META_TAG_RECORD) === 0) this.#evict(ref)
-      else if (kind === KIND_VALUE_CHUNK) this.#evict(words[ref * 2 + I_CHUNK_OWNER]!)
-    }
-    for (let i = 0; i < carved; i++) {
-      const ref = first + i * chunkRefs
-      if (metaKind(words[ref * 2 + I_META]!) === KIND_ITEM && !this.#moveRecord(ref, cls)) return false
-    }
-    this.allocator.releasePage(page)
-    this.#doubles[H_PAGES_MOVED >>> 3]!++
-    return true
-  }
-
-  /**
-   * Moves tag record `record` (in a page of class `cls` being emptied) to a free chunk of
-   * another class that fits it, rewriting its members' nodes: O(members). Without such a chunk
-   * it evicts the record's members instead (the record goes with the last). Returns false only
-   * if the record survives that (it holds a reservation of the write in progress).
-   * Crash safety: the copy stays PENDING until every node names it (repair frees it, and drops
-   * the items whose nodes already did: never two records of one tag).
-   */
-  #moveRecord (record: number, cls: number): boolean {
-    const words = this.#words
-    const allocator = this.allocator
-    const meta = words[record * 2 + I_META]!
-    const keyLength = metaKeyLength(meta)
-    let target = 0
-    for (let c = allocator.classFor(ITEM_HEADER_BYTES + keyLength); c < allocator.classCount && target === 0; c++) {
-      if (c !== cls && allocator.hasFreeChunk(c)) target = allocator.take(c)
-    }
-    if (target === 0) {
-      while (words[record * 2 + R_HEAD] !== 0) {
-        const last = words[record * 2 + R_COUNT] === 1
-        this.#evict(words[words[record * 2 + R_HEAD]! * 2 + N_OWNER]!)
-        if (last) return true
-      }
-      return false
-    }
-    this.#bytes.copy(this.#bytes, target * 8, record * 8, record * 8 + ITEM_HEADER_BYTES + keyLength)
-    words[target * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_PENDING << 25)
-    for (let node = words[record * 2 + R_HEAD]!; node !== 0; node = words[node * 2 + N_NEXT]!) words[node * 2 + N_RECORD] = target
-    words[target * 2 + I_META] = meta
-    const tenantId = metaTenant(meta)
-    const hash = keyHash(tenantId, this.#bytes, record * 8 + ITEM_HEADER_BYTES, keyLength)
-    this.index.unlink(record, hash)
-    this.index.link(target, hash)
-    for (let i = 0; i < this.#tagCount; i++) if (this.#tagRefs[i] === record) this.#tagRefs[i] = target
-    const grown = this.memory.chunkBytesOf(target) - this.memory.chunkBytesOf(record)
-    this.#doubles[this.memory.tenantDouble(tenantId) + T_BYTES]! += grown
-    this.#doubles[H_CHUNK_BYTES >>> 3]! += grown
-    allocator.free(record)
-    return true
-  }
-
-  /**
-   * Rebalancer: if a class is under eviction pressure and another class's LRU tail is older
-   * than the pressured class's tail, move one page from the latter to the free stack (the
-   * pressured class takes it on its next allocation). Returns work units done.
-   */
-  /**
-   * Keeps a few free chunks ready in every class that had to evict since the last look, so an
-   * inline set rarely pays for an eviction (an evicting set costs about twice a plain one).
-   * Evictions made here count as that class's pressure too: demand, not the worker, caused them.
-   * Returns evictions made (at most `budget`).
-   */
-  #evictAhead (budget: number): number {
-    const allocator = this.allocator
-    const doubles = this.#doubles
-    let done = 0
-    for (let cls = 0; cls < allocator.classCount && done < budget; cls++) {
-      const pressure = this.memory.classDouble(cls) + C_PRESSURE_F64
-      if (doubles[pressure] === 0) continue
-      const target = Math.min(EVICT_AHEAD_CHUNKS, allocator.chunksPerPage(cls))
-      // The victim tenant is chosen once per class and slice (#victimTail scans the tenants):
-      // a few evictions barely move the shares it compares.
-      let tenant = -1
-      while (done < budget && allocator.freeCount(cls) < target) {
-        let tail = tenant >= 0 ? allocator.lruTail(cls, tenant) : 0
-        if (tail === 0) {
-          tail = this.#victimTail(cls)
-          if (tail === 0) break
-          tenant = metaTenant(this.#words[tail * 2 + I_META]!)
-        }
-        this.#evict(tail)
-        doubles[pressure]!++
-        done++
-      }
-    }
-    return done
-  }
-
-  #rebalance (): number {
-    const allocator = this.allocator
-    const doubles = this.#doubles
-    let pressured = -1
-    let most = PRESSURE_THRESHOLD - 1
-    for (let cls = 0; cls < allocator.classCount; cls++) {
-      const p = doubles[this.memory.classDouble(cls) + C_PRESSURE_F64]!
-      if (p > most) { most = p; pressured = cls }
-      doubles[this.memory.classDouble(cls) + C_PRESSURE_F64] = 0
-    }
-    if (pressured < 0) return 0
-    this.#classAges()
-    const ages = this.#classAge
-    let donor = -1
-    let oldest = ages[pressured]!
-    for (let cls = 0; cls < allocator.classCount; cls++) {
-      if (cls === pressured || allocator.pageCount(cls) < 2) continue
-      if (ages[cls]! < oldest) { oldest = ages[cls]!; donor = cls }
-    }
-    if (donor < 0) return 1
-    return this.#emptyPage(this.memory.pageOf(this.#classOldest[donor]!)) ? allocator.chunksPerPage(donor) : 1
-  }
-
-  /** Moves items hit by the lock-free reader to the head of their LRU. Returns hits applied. */
-  #applyHits (): number {
-    const words = this.#words
-    const memory = this.memory
-    let tail = words[HIT_TAIL]!
-    const head = Atomics.load(memory.atomicWords, HIT_HEAD) >>> 0 // acquire: ring slots before head are written
-    let applied = 0
-    while (tail !== head) {
-      const ref = words[HIT_RING + (tail & HIT_MASK)]!
-      tail = (tail + 1) >>> 0
-      applied++
-      // The ref may be stale (freed, reused, or its page re-assigned and not carved yet since
-      // the hit): bump only a carved chunk start holding a live item.
-      const meta = memory.isChunkStart(ref) && this.allocator.isCarved(ref) ? words[ref * 2 + I_META]! : 0
-      if (metaKind(meta) === KIND_ITEM && (meta & META_TAG_RECORD) === 0) this.allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, metaTenant(meta), ref)
-    }
-    Atomics.store(memory.atomicWords, HIT_TAIL, tail | 0) // release: the reader may reuse the slots
-    return applied
-  }
-
   /** Links PENDING item `ref` everywhere and makes it live. */
   #linkItem (ref: number, hash: number): void {
     const words = this.#words
@@ -1303,12 +689,12 @@ export class SlabStore {
     this.#coverTenant(metaTenant(meta))
     this.allocator.lruPush(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
     if (doubles[ref + F_EXPIRY] !== 0) this.wheel.insert(ref)
-    const chunkBytes = this.#chunkBytesHeld(ref)
+    const chunkBytes = chunkBytesHeld(this.memory, ref)
     const tenantBase = this.memory.tenantDouble(metaTenant(meta))
     doubles[tenantBase + T_ITEMS]!++
     doubles[tenantBase + T_BYTES]! += chunkBytes
     doubles[H_ITEM_COUNT >>> 3]!++
-    doubles[H_ITEM_BYTES >>> 3]! += this.#itemBytes(ref)
+    doubles[H_ITEM_BYTES >>> 3]! += itemBytes(this.memory, ref)
     doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
   }
 
@@ -1323,19 +709,19 @@ export class SlabStore {
     this.index.unlink(ref, hash)
     this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, tenantId, ref)
     if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
-    const chunkBytes = this.#chunkBytesHeld(ref)
+    const chunkBytes = chunkBytesHeld(this.memory, ref)
     const tenantBase = this.memory.tenantDouble(tenantId)
     doubles[tenantBase + T_ITEMS]!--
     doubles[tenantBase + T_BYTES]! -= chunkBytes
     doubles[H_ITEM_COUNT >>> 3]!--
-    doubles[H_ITEM_BYTES >>> 3]! -= this.#itemBytes(ref)
+    doubles[H_ITEM_BYTES >>> 3]! -= itemBytes(this.memory, ref)
     doubles[H_CHUNK_BYTES >>> 3]! -= chunkBytes
     if ((meta & META_CHUNKED) !== 0) {
       const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
       const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
       for (let i = 0; i < count; i++) this.allocator.free(words[listWord + i]!)
     }
-    if ((meta & META_EXT) !== 0) this.#unlinkTags(ref, keyLength)
+    if ((meta & META_EXT) !== 0) this.#tags.unlink(ref, keyLength)
     this.allocator.free(ref)
   }
 
@@ -1344,120 +730,6 @@ export class SlabStore {
     const tenantBase = this.memory.tenantDouble(metaTenant(this.#words[ref * 2 + I_META]!))
     this.#doubles[tenantBase + tenantField]!++
     if (headerField >= 0) this.#doubles[headerField >>> 3]!++
-  }
-
-  /** Header + key + value (+ chunk list) bytes of item `ref`. */
-  #itemBytes (ref: number): number {
-    const meta = this.#words[ref * 2 + I_META]!
-    const valueLength = this.#words[ref * 2 + I_VALUE_LEN]!
-    const data = dataOffset(this.#words, ref, meta)
-    if ((meta & META_CHUNKED) === 0) return data + valueLength
-    const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    return chunkListAt(data) + count * 4 + valueLength + count * ITEM_HEADER_BYTES
-  }
-
-  /** Chunk bytes item `ref` holds: its own chunk plus its value chunks. */
-  #chunkBytesHeld (ref: number): number {
-    const memory = this.memory
-    const words = this.#words
-    let total = memory.chunkBytesOf(ref)
-    const meta = words[ref * 2 + I_META]!
-    if ((meta & META_CHUNKED) !== 0) {
-      const listWord = ref * 2 + chunkListAt(dataOffset(words, ref, meta)) / 4
-      const count = Math.ceil(words[ref * 2 + I_VALUE_LEN]! / CHUNK_PAYLOAD_BYTES)
-      for (let i = 0; i < count; i++) total += memory.chunkBytesOf(words[listWord + i]!)
-    }
-    return total
-  }
-
-  /** Copies `source` into item `ref`'s value at `valueOffset` (chunked or not). */
-  #writeValue (ref: number, keyLength: number, source: Uint8Array, valueOffset: number): void {
-    const words = this.#words
-    const bytes = this.#bytes
-    const meta = words[ref * 2 + I_META]!
-    const data = (meta & META_EXT) === 0 ? ITEM_HEADER_BYTES + keyLength : dataOffset(words, ref, meta)
-    if ((meta & META_CHUNKED) === 0) {
-      bytes.set(source, ref * 8 + data + valueOffset)
-      return
-    }
-    const listWord = ref * 2 + chunkListAt(data) / 4
-    let done = 0
-    while (done < source.length) {
-      const at = valueOffset + done
-      const chunk = words[listWord + Math.floor(at / CHUNK_PAYLOAD_BYTES)]!
-      const within = at % CHUNK_PAYLOAD_BYTES
-      const n = Math.min(source.length - done, CHUNK_PAYLOAD_BYTES - within)
-      bytes.set(source.subarray(done, done + n), chunk * 8 + ITEM_HEADER_BYTES + within)
-      done += n
-    }
-  }
-
-  /**
-   * Copies item `ref`'s value into `target` at `targetOffset`. With `guarded`, every length and
-   * ref is checked first (a lock-free reader may be looking at garbage); returns false then.
-   */
-  #copyValue (ref: number, keyLength: number, target: Buffer, targetOffset: number, guarded = false): boolean {
-    const words = this.#words
-    const bytes = this.#bytes
-    const memory = this.memory
-    const valueLength = words[ref * 2 + I_VALUE_LEN]!
-    const meta = words[ref * 2 + I_META]!
-    const data = (meta & META_EXT) === 0 ? ITEM_HEADER_BYTES + keyLength : dataOffset(words, ref, meta)
-    if ((meta & META_CHUNKED) === 0) {
-      const start = ref * 8 + data
-      if (guarded && data + valueLength > memory.chunkBytesOf(ref)) return false
-      if (valueLength <= 64) {
-        for (let i = 0; i < valueLength; i++) target[targetOffset + i] = bytes[start + i]!
-      } else {
-        bytes.copy(target, targetOffset, start, start + valueLength)
-      }
-      return true
-    }
-    const count = Math.ceil(valueLength / CHUNK_PAYLOAD_BYTES)
-    const listOffset = chunkListAt(data)
-    if (guarded && listOffset + count * 4 > memory.chunkBytesOf(ref)) return false
-    const listWord = ref * 2 + listOffset / 4
-    for (let i = 0; i < count; i++) {
-      const chunk = words[listWord + i]!
-      if (guarded && (!memory.isChunkStart(chunk) || words[chunk * 2 + I_CHUNK_OWNER] !== ref)) return false
-      const payload = Math.min(CHUNK_PAYLOAD_BYTES, valueLength - i * CHUNK_PAYLOAD_BYTES)
-      if (guarded && ITEM_HEADER_BYTES + payload > memory.chunkBytesOf(chunk)) return false
-      const start = chunk * 8 + ITEM_HEADER_BYTES
-      bytes.copy(target, targetOffset + i * CHUNK_PAYLOAD_BYTES, start, start + payload)
-    }
-    return true
-  }
-
-  /** Fills `out` from item `ref`; false if (guarded) the item looked torn. */
-  #readItem (ref: number, keyLength: number, out: ReadResult, copyValue: boolean, guarded: boolean): boolean {
-    const words = this.#words
-    const valueLength = words[ref * 2 + I_VALUE_LEN]!
-    const meta = words[ref * 2 + I_META]!
-    // One branch for untagged items; the extension block moves the value (item-ext.ts).
-    let data = ITEM_HEADER_BYTES + keyLength
-    if ((meta & META_EXT) !== 0) {
-      data = dataOffset(words, ref, meta)
-      // A torn ext header shows any offset: bound it by the chunk before copying through it.
-      if (guarded && data > this.memory.chunkBytesOf(ref)) return false
-      const length = contentTypeLengthOf(words, ref, keyLength)
-      const start = ref * 8 + contentTypeOffset(words, ref, keyLength)
-      for (let i = 0; i < length; i++) out.contentType[i] = this.#bytes[start + i]!
-      out.contentTypeLength = length
-    } else {
-      out.contentTypeLength = 0
-    }
-    // A torn read can show any length: bound it by the chunk before sizing a buffer for it.
-    if (guarded && (valueLength > this.#maxValueBytes || ((meta & META_CHUNKED) === 0 &&
-        data + valueLength > this.memory.chunkBytesOf(ref)))) return false
-    out.valueLength = valueLength
-    out.flags = words[ref * 2 + I_FLAGS]!
-    out.cas = this.#doubles[ref + F_CAS]!
-    if (!copyValue) return true
-    // Word copies write up to 3 bytes past the value: room for whole words.
-    out.reserve(valueLength + 3)
-    if ((meta & META_CHUNKED) !== 0) return this.#copyValue(ref, keyLength, out.value, 0, guarded)
-    copyOut(words, this.#bytes, ref * 8 + data, valueLength, out.value, out.valueWords)
-    return true
   }
 
   #hit (tenantId: number, ref: number): StoreStatus {
@@ -1482,100 +754,14 @@ export class SlabStore {
     return StoreStatus.NOT_FOUND
   }
 
-  #parseCounter (ref: number, mode: CounterMode): bigint | null {
-    const words = this.#words
-    const length = words[ref * 2 + I_VALUE_LEN]!
-    if ((words[ref * 2 + I_META]! & META_CHUNKED) !== 0 || length === 0 || length > 20) return null
-    const start = ref * 8 + dataOffset(words, ref, words[ref * 2 + I_META]!)
-    const bytes = this.#bytes
-    let i = 0
-    const negative = bytes[start] === 0x2d
-    if (negative) {
-      if (mode === CounterMode.MEMCACHED || length === 1) return null
-      i = 1
-    }
-    // Redis rejects leading zeros ("01", "-0", "-01") like string2ll; memcached's strtoull
-    // accepts them.
-    if (mode === CounterMode.REDIS && bytes[start + i] === 0x30 && (negative || length > i + 1)) return null
-    for (let j = i; j < length; j++) {
-      const digit = bytes[start + j]! - 0x30
-      if (digit < 0 || digit > 9) return null
-    }
-    // Up to 15 digits fit a double exactly; longer ones go through BigInt's parser.
-    let value = length - i <= 15 ? BigInt(Number(bytes.toString('latin1', start + i, start + length))) : BigInt(bytes.toString('latin1', start + i, start + length))
-    if (negative) value = -value
-    if (mode === CounterMode.REDIS ? (value > INT64_MAX || value < INT64_MIN) : value > UINT64_MASK) return null
-    return value
-  }
-
   #scratchFor (bytes: number): Buffer {
     if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(Math.max(bytes, this.#scratch.length * 2))
     return this.#scratch
   }
 }
 
-/**
- * Copies `length` bytes at slab byte `start` into `target` (byteOffset 0, 4-aligned, with room
- * for `length` rounded up to whole words; `targetWords` is its u32 view). Does not allocate:
- * Node 20's Buffer#copy makes a Uint8Array view whenever the source range is not the whole
- * buffer (~100 bytes per read, and 2.5× the time of this loop for a 100-byte value). An
- * unaligned source is read as aligned words and shifted together (little-endian typed arrays,
- * as on every platform Node supports; checked at load, with a byte loop otherwise).
- */
-function copyOut (slabWords: Uint32Array, slabBytes: Buffer, start: number, length: number, target: Buffer, targetWords: Uint32Array): void {
-  if (length <= 32 || !LITTLE_ENDIAN) {
-    for (let i = 0; i < length; i++) target[i] = slabBytes[start + i]!
-    return
-  }
-  const misalign = start & 3 // low bits survive ToInt32 even for offsets ≥ 2^31
-  const first = (start - misalign) / 4
-  const count = (length + 3) >>> 2
-  if (misalign === 0) {
-    for (let i = 0; i < count; i++) targetWords[i] = slabWords[first + i]!
-    return
-  }
-  const low = misalign * 8
-  const high = 32 - low
-  let word = slabWords[first]!
-  for (let i = 0; i < count; i++) {
-    const next = slabWords[first + i + 1] ?? 0 // past the slab's end only for its last word
-    targetWords[i] = (word >>> low) | (next << high)
-    word = next
-  }
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
-
-export interface SlabStats {
-  items: number
-  itemBytes: number
-  chunkBytes: number
-  capacityBytes: number
-  slabBytes: number
-  freePages: number
-  pageCount: number
-  hits: number
-  misses: number
-  evictions: number
-  expirations: number
-  pagesMoved: number
-  wheelItems: number
-}
-
-export interface TenantStats {
-  items: number
-  /** Chunk bytes the tenant's items hold (what its quota limits). */
-  bytes: number
-  /** Byte quota, 0 = unlimited (a slab's: its share of the engine-wide quota). */
-  quotaBytes: number
-  hits: number
-  misses: number
-  sets: number
-  deletes: number
-  evictions: number
-  expirations: number
-}
-
 // Re-exported for callers that only import the store.
 export { CounterMode, SetMode, StoreStatus } from './store-status.js'
 export { MAX_TENANTS, PAGE_FREE }
+export { ReadResult }
+export type { SlabStats, TenantStats }

@@ -58,7 +58,7 @@ function pagesOf (store: SlabStore, valueLength: number): number {
 
 // 64 MiB: a realistic shard. Utilization depends on pages per active size class: this mix uses
 // ~34 classes; with 15 pages (16 MiB) only ~40% of the capacity ends up holding items, because
-// each rarely written class keeps a page it barely uses (see SlabStore's #reclaimPage); with
+// each rarely written class keeps a page it barely uses (see SlabReclaim's #reclaimPage in slab-reclaim.ts); with
 // 62 pages it is ~87%.
 t.test('memory cap - 10× the capacity in varied sizes never holds more than the slab and keeps serving', async t => {
   const store = makeStore(64 << 20)

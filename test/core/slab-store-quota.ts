@@ -103,6 +103,20 @@ t.test('quota - an item larger than the whole quota is refused with QUOTA_EXCEED
   checkSlab(store)
 })
 
+t.test('quota - a tagged write refused with QUOTA_EXCEEDED leaves no tag reservation behind', async t => {
+  const store = makeStore()
+  store.setTenantQuota(A, 10 * chunkOf(store, A))
+  const tagged = new WriteOptions()
+  tagged.tags = [Buffer.from('news'), Buffer.from('sport')]
+  const key = keyOf(A, 1)
+  // Both tags are new: their records are created and reserved before the quota check refuses.
+  t.equal(store.set(A, key, keyHash(A, key, 0, key.length), valueOf(A, 1, 4096), tagged), StoreStatus.QUOTA_EXCEEDED)
+  t.doesNotThrow(() => { checkSlab(store) }, 'no record is left without members')
+  t.equal(store.invalidateTag(A, tagged.tags[0]!, keyHash(A, tagged.tags[0]!, 0, 4), 10), 0, 'the tag has no record')
+  t.equal(store.set(A, key, keyHash(A, key, 0, key.length), valueOf(A, 1), tagged), StoreStatus.OK, 'a small tagged item fits')
+  checkSlab(store)
+})
+
 t.test('quota - overwriting a key at the quota evicts nothing: the old item\'s bytes count as freed', async t => {
   const store = makeStore()
   store.setTenantQuota(A, 20 * chunkOf(store, A))
