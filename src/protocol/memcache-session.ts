@@ -21,7 +21,7 @@ import {
   writeResponseHeader
 } from './memcache-binary.js'
 import { MemcacheOutput } from './memcache-output.js'
-import { MAX_RELATIVE_EXPTIME_S, MemcacheTextParser, TEXT_MAX_KEY_BYTES, TextOp, TextParse, TextReply, TextRequest, valueLine } from './memcache-text.js'
+import { MAX_RELATIVE_EXPTIME_S, MemcacheTextParser, TEXT_MAX_KEY_BYTES, TextOp, TextParse, TextReply, TextRequest, splitTags, valueLine } from './memcache-text.js'
 
 /** run() stops taking requests while this many reply bytes wait to be written. */
 export const OUTPUT_HIGH_WATER_BYTES = 256 * 1024
@@ -166,6 +166,7 @@ export class MemcacheSession {
   readonly #delete: KeyCommand = { op: 'delete', tenantId: 0, key: EMPTY }
   readonly #touch: TouchCommand = { op: 'touch', tenantId: 0, key: EMPTY, ttlMs: 0 }
   readonly #incr: IncrCommand = { op: 'incr', tenantId: 0, key: EMPTY, delta: 0n, mode: CounterMode.MEMCACHED }
+  readonly #invalidateTag: Extract<Command, { op: 'invalidateTag' }> = { op: 'invalidateTag', tenantId: 0, tag: EMPTY }
 
   constructor (backend: MemcacheBackend, limits: MemcacheLimits) {
     this.#backend = backend
@@ -298,7 +299,17 @@ export class MemcacheSession {
         this.#retrievalMark = out.mark()
         return this.#retrieve(request.keys, request.keyCount)
       case TextOp.SET: case TextOp.ADD: case TextOp.REPLACE: case TextOp.APPEND: case TextOp.PREPEND: case TextOp.CAS:
+      case TextOp.TAG_SET:
         return this.#textStore(request)
+      case TextOp.TAG_INVALIDATE: {
+        const command = this.#invalidateTag
+        command.tenantId = this.tenantId
+        command.tag = request.tags
+        const result = this.#run(command)
+        const reply = result.error === null ? `${result.count}\r\n` : textTagError(result)
+        if (!request.noreply) out.writeAscii(reply)
+        return CONTINUE
+      }
       case TextOp.DELETE: {
         const result = this.#run(this.#keyCommand(this.#delete, request.keys[0]!))
         const reply = result.error !== null ? textError(result.error) : result.status === StoreStatus.OK ? TextReply.DELETED : TextReply.NOT_FOUND
@@ -437,12 +448,14 @@ export class MemcacheSession {
     const counters = this.#counters
     counters.cmdSet++
     const mode = TEXT_SET_MODE[request.op]!
-    const result = this.#store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas)
+    // tag_set allocates its tag list (an extension, off memcached's hot path).
+    const tags = request.op === TextOp.TAG_SET ? splitTags(request.tags) : undefined
+    const result = this.#store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas, tags)
     let reply: string
     if (result.error !== null) {
       reply = result.error === 'VALUE_TOO_LARGE'
         ? TextReply.TOO_LARGE
-        : result.error === 'OUT_OF_MEMORY' ? TextReply.OUT_OF_MEMORY_STORING : textError(result.error)
+        : result.error === 'OUT_OF_MEMORY' ? TextReply.OUT_OF_MEMORY_STORING : textTagError(result)
     } else {
       switch (result.status) {
         case StoreStatus.OK: reply = TextReply.STORED; break
@@ -765,7 +778,7 @@ export class MemcacheSession {
    * add/replace/cas answer as usual) and removes it at once, as memcached's items then vanish;
    * append/prepend keep the old item's flags and expiry, so their exptime is ignored.
    */
-  #store (key: Buffer, value: Buffer, mode: SetMode, flags: number, exptime: number, cas: number): Result {
+  #store (key: Buffer, value: Buffer, mode: SetMode, flags: number, exptime: number, cas: number, tags?: readonly Uint8Array[]): Result {
     const concat = mode === SetMode.APPEND || mode === SetMode.PREPEND
     const ttlMs = concat ? 0 : this.#ttlMs(exptime)
     const command = this.#set
@@ -776,7 +789,9 @@ export class MemcacheSession {
     command.ttlMs = ttlMs === EXPIRED ? 0 : ttlMs
     command.flags = flags
     command.casExpected = cas
+    command.tags = tags
     const result = this.#run(command)
+    command.tags = undefined
     if (ttlMs === EXPIRED && result.error === null && result.status === StoreStatus.OK) {
       const cas = result.cas
       this.#run(this.#keyCommand(this.#delete, key))
@@ -895,7 +910,8 @@ const TEXT_SET_MODE: Partial<Record<TextOp, SetMode>> = {
   [TextOp.REPLACE]: SetMode.REPLACE,
   [TextOp.APPEND]: SetMode.APPEND,
   [TextOp.PREPEND]: SetMode.PREPEND,
-  [TextOp.CAS]: SetMode.CAS
+  [TextOp.CAS]: SetMode.CAS,
+  [TextOp.TAG_SET]: SetMode.SET
 }
 
 /** Binary requests served before SASL succeeds when auth is required (memcached's authenticated()). */
@@ -916,4 +932,11 @@ const BINARY_STATUS_OF_ERROR: Partial<Record<ErrorCode, BinaryStatus>> = {
 /** The text reply for a catalog error without a memcached-specific line. */
 function textError (error: ErrorCode): string {
   return error === 'KEY_TOO_LARGE' ? TextReply.BAD_FORMAT : `SERVER_ERROR ${ERROR_CATALOG[error].message}\r\n`
+}
+
+/** The text reply for a failed tag_set/tag_invalidate: a tag limit is the client's mistake. */
+function textTagError (result: Result): string {
+  const error = result.error!
+  if (error !== 'TOO_MANY_TAGS' && error !== 'TAG_TOO_LARGE') return textError(error)
+  return `CLIENT_ERROR ${result.errorMessage !== '' ? result.errorMessage : ERROR_CATALOG[error].message}\r\n`
 }

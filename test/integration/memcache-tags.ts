@@ -1,0 +1,79 @@
+/**
+ * Tags on the memcached text protocol (slabcache extensions tag_set / tag_invalidate) over raw
+ * sockets against a real server: a tag set over memcached, RESP and HTTP is one tag of the same
+ * tenant, invalidation counts exactly, the engine's tag limits answer CLIENT_ERROR at the
+ * boundary with the data block swallowed, and noreply suppresses the replies.
+ */
+import t, { type Test } from 'tap'
+import { startTestServer } from '../fixtures/server.js'
+import { RawClient as Raw, respCommand } from '../fixtures/raw-client.js'
+
+const MAX_TAGS = 3
+const MAX_TAG_BYTES = 8
+const server = await startTestServer(t, { limits: { maxTagsPerItem: MAX_TAGS, maxTagBytes: MAX_TAG_BYTES } })
+
+async function open (t: Test, port = server.memcachePort): Promise<Raw> {
+  const raw = await Raw.open(t, port)
+  t.teardown(() => raw.end())
+  return raw
+}
+
+t.test('tag_set stores like set; tag_invalidate removes the keys tagged over memcached, RESP and HTTP', async (t) => {
+  const mc = await open(t)
+  const resp = await open(t, server.respPort)
+  mc.write('tag_set mc:1 7 0 3 shared,mc\r\none\r\ntag_set mc:2 0 100 3 mc\r\ntwo\r\nset mc:plain 0 0 1\r\nx\r\n')
+  t.same(await mc.lines(3), ['STORED', 'STORED', 'STORED'])
+  mc.write('get mc:1 mc:2\r\n')
+  t.same((await mc.values()).map((v) => [v.key, v.flags, v.value.toString()]), [['mc:1', 7, 'one'], ['mc:2', 0, 'two']], 'values and flags as set')
+
+  resp.write(respCommand('TAG.GET', 'mc:1'))
+  t.equal(await resp.line(), '*2', 'RESP sees the tags stored over memcached')
+  t.same(await resp.lines(4), ['$6', 'shared', '$2', 'mc'])
+  resp.write(respCommand('TAG.SET', 'resp:1', 'r', 'TAGS', 'shared'))
+  t.equal(await resp.line(), '+OK')
+  const put = await fetch(`${server.url}/v1/cache/http%3A1?tags=shared`, { method: 'PUT', body: 'h' })
+  t.equal(put.status, 204)
+
+  mc.write('tag_invalidate shared\r\n')
+  t.equal(await mc.line(), '3', 'one memcached, one RESP and one HTTP key removed')
+  mc.write('get mc:1 resp:1 http:1 mc:2 mc:plain\r\n')
+  t.same((await mc.values()).map((v) => v.key), ['mc:2', 'mc:plain'], 'untouched keys stay')
+  mc.write('tag_invalidate shared\r\ntag_invalidate mc\r\ntag_invalidate never\r\n')
+  t.same(await mc.lines(3), ['0', '1', '0'])
+
+  // A plain set replaces the item's tags with none.
+  mc.write('tag_set mc:3 0 0 1 mc\r\na\r\nset mc:3 0 0 1\r\nb\r\ntag_invalidate mc\r\nget mc:3\r\n')
+  t.same(await mc.lines(3), ['STORED', 'STORED', '0'])
+  t.same((await mc.values()).map((v) => v.value.toString()), ['b'])
+})
+
+t.test('tag limits at the boundary: CLIENT_ERROR, the block swallowed, nothing stored', async (t) => {
+  const mc = await open(t)
+  const longest = 'x'.repeat(MAX_TAG_BYTES)
+  mc.write(`tag_set lim:ok 0 0 2 a,b,${longest}\r\nok\r\n`)
+  t.equal(await mc.line(), 'STORED', `${MAX_TAGS} tags, the longest ${MAX_TAG_BYTES} bytes`)
+  mc.write('tag_set lim:many 0 0 2 a,b,c,d\r\nno\r\nget lim:many\r\n')
+  t.equal(await mc.line(), `CLIENT_ERROR an item may carry at most ${MAX_TAGS} tags; received ${MAX_TAGS + 1}`)
+  t.same(await mc.values(), [], 'the block was swallowed and nothing stored')
+  mc.write(`tag_set lim:long 0 0 2 ${longest}y\r\nno\r\nget lim:long\r\n`)
+  t.equal(await mc.line(), `CLIENT_ERROR a tag may be at most ${MAX_TAG_BYTES} bytes; received ${MAX_TAG_BYTES + 1}`)
+  t.same(await mc.values(), [])
+  mc.write(`tag_invalidate ${longest}y\r\ntag_invalidate ${longest}\r\n`)
+  t.equal(await mc.line(), `CLIENT_ERROR a tag may be at most ${MAX_TAG_BYTES} bytes; received ${MAX_TAG_BYTES + 1}`)
+  t.equal(await mc.line(), '1', 'the longest tag invalidates')
+})
+
+t.test('malformed tag lines keep framing; noreply suppresses replies', async (t) => {
+  const mc = await open(t)
+  for (const tags of [',a', 'a,', 'a,,b']) {
+    mc.write(`tag_set bad 0 0 2 ${tags}\r\nno\r\n`)
+    t.equal(await mc.line(), 'CLIENT_ERROR bad command line format', `empty tag in "${tags}"`)
+  }
+  mc.write('tag_set bad 0 0 2\r\ntag_invalidate\r\ntag_invalidate a b\r\n')
+  t.same(await mc.lines(3), ['ERROR', 'ERROR', 'CLIENT_ERROR bad command line format'], 'missing tags token, missing tag, extra token')
+  mc.write('get bad\r\n')
+  t.same(await mc.values(), [], 'nothing stored')
+
+  mc.write('tag_set nr:1 0 0 1 q noreply\r\n1\r\ntag_set nr:2 0 0 1 q,a,b,c noreply\r\n2\r\ntag_invalidate q noreply\r\ntag_invalidate zzzzzzzzz noreply\r\nget nr:1 nr:2\r\n')
+  t.same(await mc.values(), [], 'no reply before END: nr:1 stored then invalidated, nr:2 refused')
+})
