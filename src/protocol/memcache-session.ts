@@ -521,6 +521,31 @@ export class MemcacheSession {
         this.#binaryStored(request, result)
         return CONTINUE
       }
+      case Opcode.TAG_SET: {
+        counters.cmdSet++
+        const tagged = splitTagBlock(request.value)
+        if (tagged === null) {
+          writeErrorResponse(out, request.opcode, BinaryStatus.INVALID_ARGUMENTS, request.opaque)
+          return CONTINUE
+        }
+        const mode = request.cas !== 0 ? SetMode.CAS : SetMode.SET
+        const result = this.#store(request.key, tagged.data, mode, request.flags, request.expiration, request.cas, tagged.tags)
+        this.#binaryStored(request, result)
+        return CONTINUE
+      }
+      case Opcode.TAG_INVALIDATE: {
+        const command = this.#invalidateTag
+        command.tenantId = this.tenantId
+        command.tag = request.key
+        const result = this.#run(command)
+        if (result.error !== null) {
+          this.#binaryFailure(request, result.error, result.errorMessage)
+          return CONTINUE
+        }
+        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 8, request.opaque, 0)
+        out.writeBigUint64(BigInt(result.count))
+        return CONTINUE
+      }
       case Opcode.APPEND: case Opcode.PREPEND: {
         counters.cmdSet++
         if (request.cas !== 0) {
@@ -666,7 +691,7 @@ export class MemcacheSession {
   /** The answer to SET/ADD/REPLACE/APPEND/PREPEND (memcached's complete_update_bin statuses). */
   #binaryStored (request: BinaryRequest, result: Result): void {
     if (result.error !== null) {
-      this.#binaryFailure(request, result.error)
+      this.#binaryFailure(request, result.error, result.errorMessage)
       return
     }
     switch (result.status) {
@@ -735,7 +760,12 @@ export class MemcacheSession {
   }
 
   /** A failure outside the store's own outcomes, as a binary status. */
-  #binaryFailure (request: BinaryRequest, error: ErrorCode): void {
+  #binaryFailure (request: BinaryRequest, error: ErrorCode, detail = ''): void {
+    // Tag limits are the client's mistake: INVALID_ARGUMENTS with the engine's own message.
+    if (error === 'TOO_MANY_TAGS' || error === 'TAG_TOO_LARGE') {
+      writeErrorResponse(this.output, request.opcode, BinaryStatus.INVALID_ARGUMENTS, request.opaque, detail !== '' ? detail : ERROR_CATALOG[error].message)
+      return
+    }
     writeErrorResponse(this.output, request.opcode, BINARY_STATUS_OF_ERROR[error] ?? BinaryStatus.INTERNAL_ERROR, request.opaque,
       BINARY_STATUS_OF_ERROR[error] === undefined ? ERROR_CATALOG[error].message : undefined)
   }
@@ -932,6 +962,20 @@ const BINARY_STATUS_OF_ERROR: Partial<Record<ErrorCode, BinaryStatus>> = {
 /** The text reply for a catalog error without a memcached-specific line. */
 function textError (error: ErrorCode): string {
   return error === 'KEY_TOO_LARGE' ? TextReply.BAD_FORMAT : `SERVER_ERROR ${ERROR_CATALOG[error].message}\r\n`
+}
+
+/**
+ * A binary TAG_SET value: u16 big-endian tag-block length, the tags joined by ',', the data.
+ * null when the block overruns the value, is empty, or has an empty tag. Allocates the list.
+ */
+function splitTagBlock (value: Buffer): { tags: Buffer[], data: Buffer } | null {
+  if (value.length < 2) return null
+  const blockBytes = value.readUInt16BE(0)
+  if (blockBytes === 0 || 2 + blockBytes > value.length) return null
+  const block = value.subarray(2, 2 + blockBytes)
+  const tags = splitTags(block)
+  if (tags.some((tag) => tag.length === 0)) return null
+  return { tags, data: value.subarray(2 + blockBytes) }
 }
 
 /** The text reply for a failed tag_set/tag_invalidate: a tag limit is the client's mistake. */

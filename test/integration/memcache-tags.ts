@@ -2,11 +2,12 @@
  * Tags on the memcached text protocol (slabcache extensions tag_set / tag_invalidate) over raw
  * sockets against a real server: a tag set over memcached, RESP and HTTP is one tag of the same
  * tenant, invalidation counts exactly, the engine's tag limits answer CLIENT_ERROR at the
- * boundary with the data block swallowed, and noreply suppresses the replies.
+ * boundary with the data block swallowed, and noreply suppresses the replies. The binary
+ * extension opcodes TAG_SET (0x61) and TAG_INVALIDATE (0x60) likewise.
  */
 import t, { type Test } from 'tap'
 import { startTestServer } from '../fixtures/server.js'
-import { RawClient as Raw, respCommand } from '../fixtures/raw-client.js'
+import { RawClient as Raw, binaryFrame, respCommand } from '../fixtures/raw-client.js'
 
 const MAX_TAGS = 3
 const MAX_TAG_BYTES = 8
@@ -76,4 +77,54 @@ t.test('malformed tag lines keep framing; noreply suppresses replies', async (t)
 
   mc.write('tag_set nr:1 0 0 1 q noreply\r\n1\r\ntag_set nr:2 0 0 1 q,a,b,c noreply\r\n2\r\ntag_invalidate q noreply\r\ntag_invalidate zzzzzzzzz noreply\r\nget nr:1 nr:2\r\n')
   t.same(await mc.values(), [], 'no reply before END: nr:1 stored then invalidated, nr:2 refused')
+})
+
+const TAG_INVALIDATE = 0x60
+const TAG_SET = 0x61
+const GET = 0x00
+const storeExtras = (flags: number, exptime: number): Buffer => { const b = Buffer.alloc(8); b.writeUInt32BE(flags, 0); b.writeUInt32BE(exptime, 4); return b }
+/** A TAG_SET value: u16 tag-block length, the block, the data. */
+function tagged (block: string, data: string, blockBytes = Buffer.byteLength(block)): Buffer {
+  const length = Buffer.alloc(2)
+  length.writeUInt16BE(blockBytes)
+  return Buffer.concat([length, Buffer.from(block), Buffer.from(data)])
+}
+
+t.test('binary TAG_SET / TAG_INVALIDATE: stored with flags, counted removal across protocols, limits', async (t) => {
+  const raw = await open(t)
+  const resp = await open(t, server.respPort)
+  raw.write(binaryFrame(TAG_SET, { key: 'bin:1', extras: storeExtras(9, 0), value: tagged('btag,other', 'payload'), opaque: 1 }))
+  let reply = await raw.response()
+  t.match(reply, { opcode: TAG_SET, status: 0, opaque: 1 })
+  t.ok(reply.cas > 0n, 'answers with the new cas')
+  raw.write(binaryFrame(GET, { key: 'bin:1', opaque: 2 }))
+  reply = await raw.response()
+  t.equal(reply.value.toString(), 'payload', 'the data without the tag block')
+  t.equal(reply.extras.readUInt32BE(0), 9, 'flags')
+  resp.write(respCommand('TAG.SET', 'resp:b', 'r', 'TAGS', 'btag'))
+  t.equal(await resp.line(), '+OK')
+
+  raw.write(binaryFrame(TAG_INVALIDATE, { key: 'btag', opaque: 3 }))
+  reply = await raw.response()
+  t.match(reply, { opcode: TAG_INVALIDATE, status: 0, opaque: 3 })
+  t.equal(reply.value.length, 8)
+  t.equal(reply.value.readBigUInt64BE(0), 2n, 'the binary and the RESP key')
+  raw.write(binaryFrame(TAG_INVALIDATE, { key: 'btag', opaque: 4 }))
+  t.equal((await raw.response()).value.readBigUInt64BE(0), 0n)
+
+  raw.write(binaryFrame(TAG_SET, { key: 'bin:2', extras: storeExtras(0, 0), value: tagged('a,b,c,d', 'x'), opaque: 5 }))
+  reply = await raw.response()
+  t.same([reply.status, reply.value.toString()], [0x04, `an item may carry at most ${MAX_TAGS} tags; received ${MAX_TAGS + 1}`], 'too many tags: INVALID_ARGUMENTS')
+  raw.write(binaryFrame(TAG_SET, { key: 'bin:2', extras: storeExtras(0, 0), value: tagged('x'.repeat(MAX_TAG_BYTES + 1), 'x'), opaque: 6 }))
+  t.equal((await raw.response()).status, 0x04, 'tag too large')
+  raw.write(binaryFrame(TAG_INVALIDATE, { key: 'x'.repeat(MAX_TAG_BYTES + 1), opaque: 7 }))
+  t.equal((await raw.response()).status, 0x04, 'invalidating a tag too large')
+  for (const [block, blockBytes] of [['', 0], ['a,', 2], ['a', 50]] as const) {
+    raw.write(binaryFrame(TAG_SET, { key: 'bin:2', extras: storeExtras(0, 0), value: tagged(block, 'x', blockBytes), opaque: 8 }))
+    t.match(await raw.response(), { status: 0x04, opaque: 8 }, `malformed tag block ${JSON.stringify(block)} (${blockBytes} bytes)`)
+  }
+  raw.write(binaryFrame(GET, { key: 'bin:2', opaque: 9 }))
+  t.equal((await raw.response()).status, 0x01, 'nothing was stored')
+  raw.write(binaryFrame(0x62, { key: 'k', opaque: 10 }))
+  t.match(await raw.response(), { status: 0x81, opaque: 10 }, 'the next opcode is still unknown')
 })
