@@ -77,6 +77,10 @@ t.test('malformed tag lines keep framing; noreply suppresses replies', async (t)
 
   mc.write('tag_set nr:1 0 0 1 q noreply\r\n1\r\ntag_set nr:2 0 0 1 q,a,b,c noreply\r\n2\r\ntag_invalidate q noreply\r\ntag_invalidate zzzzzzzzz noreply\r\nget nr:1 nr:2\r\n')
   t.same(await mc.values(), [], 'no reply before END: nr:1 stored then invalidated, nr:2 refused')
+  mc.write('tag_set nr:3 0 0 1 q noreply\r\n3\r\nget nr:3\r\n')
+  t.same((await mc.values()).map((v) => v.key), ['nr:3'], 'tag_set noreply stores')
+  mc.write('tag_invalidate q noreply\r\nget nr:3\r\n')
+  t.same(await mc.values(), [], 'tag_invalidate noreply removes')
 })
 
 const TAG_INVALIDATE = 0x60
