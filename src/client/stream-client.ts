@@ -12,7 +12,7 @@
  */
 import { StreamClosedError, StreamStatusError } from './stream-errors.js'
 import {
-  Opcode, ResponseReader, Status, counterExtras, encodeRequest, storeExtras, toBytes, u32Extras, type Response
+  Opcode, ResponseReader, Status, counterExtras, encodeRequest, storeExtras, taggedValue, toBytes, u32Extras, type Response
 } from './stream-protocol.js'
 
 /** The part of a WebSocket (browser or `ws`) the client uses. */
@@ -165,6 +165,20 @@ export class StreamClient {
    */
   async setQuiet (key: string | Uint8Array, value: string | Uint8Array, options: StoreOptions = {}): Promise<void> {
     await this.#request(Opcode.SETQ, Kind.STORED, storeExtras(options.flags ?? 0, options.exptime ?? 0), key, toBytes(value), options.cas ?? 0)
+  }
+
+  /**
+   * Stores with exactly these tags, replacing the key's old ones (TAG_SET, a slabcache
+   * extension); resolves with the new CAS. Tag limits reject with INVALID_ARGUMENTS.
+   */
+  async setTagged (key: string | Uint8Array, value: string | Uint8Array, tags: ReadonlyArray<string | Uint8Array>, options: StoreOptions = {}): Promise<number> {
+    return await this.#request(Opcode.TAG_SET, Kind.STORED, storeExtras(options.flags ?? 0, options.exptime ?? 0), key, taggedValue(tags, toBytes(value)), options.cas ?? 0)
+  }
+
+  /** Removes every key of this connection's tenant carrying `tag` (TAG_INVALIDATE); resolves with how many. */
+  async invalidateTag (tag: string | Uint8Array): Promise<number> {
+    const removed: bigint = await this.#request(Opcode.TAG_INVALIDATE, Kind.COUNTER, null, tag, null)
+    return Number(removed)
   }
 
   /** Removes the key: true, or false if it was absent. */

@@ -17,7 +17,9 @@ export const Opcode = {
   APPEND: 0x0e, PREPEND: 0x0f, STAT: 0x10, SETQ: 0x11, ADDQ: 0x12, REPLACEQ: 0x13, DELETEQ: 0x14,
   INCREMENTQ: 0x15, DECREMENTQ: 0x16, QUITQ: 0x17, FLUSHQ: 0x18, APPENDQ: 0x19, PREPENDQ: 0x1a,
   VERBOSITY: 0x1b, TOUCH: 0x1c, GAT: 0x1d, GATQ: 0x1e, SASL_LIST_MECHS: 0x20, SASL_AUTH: 0x21,
-  SASL_STEP: 0x22, GATK: 0x23, GATKQ: 0x24
+  SASL_STEP: 0x22, GATK: 0x23, GATKQ: 0x24,
+  /** slabcache extensions (see the server's memcache-binary.ts and the README). */
+  TAG_INVALIDATE: 0x60, TAG_SET: 0x61
 } as const
 
 export const Status = {
@@ -87,6 +89,28 @@ export function counterExtras (delta: bigint, initial: bigint, exptime: number):
   view.setBigUint64(8, initial)
   view.setUint32(16, exptime >>> 0)
   return extras
+}
+
+/**
+ * The value of a TAG_SET (slabcache extension): u16 big-endian tag-block length, the tags
+ * (UTF-8 for strings) joined by ',', then the data. Throws RangeError when a tag is empty or
+ * holds ',' or the block exceeds 65535 bytes (the server would refuse them).
+ */
+export function taggedValue (tags: ReadonlyArray<string | Uint8Array>, data: Uint8Array): Uint8Array {
+  const parts = tags.map(toBytes)
+  if (parts.length === 0 || parts.some((tag) => tag.length === 0 || tag.includes(0x2c))) throw new RangeError('tags must be non-empty and must not contain \',\'')
+  const blockBytes = parts.reduce((sum, tag) => sum + tag.length, 0) + parts.length - 1
+  if (blockBytes > 0xffff) throw new RangeError(`tag block of ${blockBytes} bytes exceeds 65535`)
+  const value = new Uint8Array(2 + blockBytes + data.length)
+  new DataView(value.buffer).setUint16(0, blockBytes)
+  let at = 2
+  for (const [i, tag] of parts.entries()) {
+    if (i > 0) value[at++] = 0x2c
+    value.set(tag, at)
+    at += tag.length
+  }
+  value.set(data, at)
+  return value
 }
 
 /** A 4-byte big-endian extra (TOUCH/GAT expiration, FLUSH delay). */

@@ -38,7 +38,14 @@ export const Opcode = {
   APPEND: 0x0e, PREPEND: 0x0f, STAT: 0x10, SETQ: 0x11, ADDQ: 0x12, REPLACEQ: 0x13, DELETEQ: 0x14,
   INCREMENTQ: 0x15, DECREMENTQ: 0x16, QUITQ: 0x17, FLUSHQ: 0x18, APPENDQ: 0x19, PREPENDQ: 0x1a,
   VERBOSITY: 0x1b, TOUCH: 0x1c, GAT: 0x1d, GATQ: 0x1e, SASL_LIST_MECHS: 0x20, SASL_AUTH: 0x21,
-  SASL_STEP: 0x22, GATK: 0x23, GATKQ: 0x24
+  SASL_STEP: 0x22, GATK: 0x23, GATKQ: 0x24,
+  /**
+   * slabcache extensions, in a range memcached's protocol_binary.h leaves unassigned (README,
+   * memcached section). TAG_INVALIDATE: key = the tag, no extras/value; answers the keys removed
+   * as an 8-byte big-endian value. TAG_SET: SET's extras (flags, expiration) and key; the value is
+   * a u16 big-endian tag-block length, the tags joined by ',', then the data.
+   */
+  TAG_INVALIDATE: 0x60, TAG_SET: 0x61
 } as const
 
 export const BinaryStatus = {
@@ -153,6 +160,8 @@ define(Opcode.GATKQ, Opcode.GATK, true, Shape.TOUCH)
 define(Opcode.SASL_LIST_MECHS, Opcode.SASL_LIST_MECHS, false, Shape.EMPTY)
 define(Opcode.SASL_AUTH, Opcode.SASL_AUTH, false, Shape.SASL)
 define(Opcode.SASL_STEP, Opcode.SASL_STEP, false, Shape.SASL)
+define(Opcode.TAG_INVALIDATE, Opcode.TAG_INVALIDATE, false, Shape.KEY)
+define(Opcode.TAG_SET, Opcode.TAG_SET, false, Shape.STORE)
 
 const EMPTY = Buffer.alloc(0)
 

@@ -21,7 +21,7 @@ import {
   writeResponseHeader
 } from './memcache-binary.js'
 import { MemcacheOutput } from './memcache-output.js'
-import { MAX_RELATIVE_EXPTIME_S, MemcacheTextParser, TEXT_MAX_KEY_BYTES, TextOp, TextParse, TextReply, TextRequest, valueLine } from './memcache-text.js'
+import { MAX_RELATIVE_EXPTIME_S, MemcacheTextParser, TEXT_MAX_KEY_BYTES, TextOp, TextParse, TextReply, TextRequest, splitTags, valueLine } from './memcache-text.js'
 
 /** run() stops taking requests while this many reply bytes wait to be written. */
 export const OUTPUT_HIGH_WATER_BYTES = 256 * 1024
@@ -166,6 +166,7 @@ export class MemcacheSession {
   readonly #delete: KeyCommand = { op: 'delete', tenantId: 0, key: EMPTY }
   readonly #touch: TouchCommand = { op: 'touch', tenantId: 0, key: EMPTY, ttlMs: 0 }
   readonly #incr: IncrCommand = { op: 'incr', tenantId: 0, key: EMPTY, delta: 0n, mode: CounterMode.MEMCACHED }
+  readonly #invalidateTag: Extract<Command, { op: 'invalidateTag' }> = { op: 'invalidateTag', tenantId: 0, tag: EMPTY }
 
   constructor (backend: MemcacheBackend, limits: MemcacheLimits) {
     this.#backend = backend
@@ -298,7 +299,17 @@ export class MemcacheSession {
         this.#retrievalMark = out.mark()
         return this.#retrieve(request.keys, request.keyCount)
       case TextOp.SET: case TextOp.ADD: case TextOp.REPLACE: case TextOp.APPEND: case TextOp.PREPEND: case TextOp.CAS:
+      case TextOp.TAG_SET:
         return this.#textStore(request)
+      case TextOp.TAG_INVALIDATE: {
+        const command = this.#invalidateTag
+        command.tenantId = this.tenantId
+        command.tag = request.tags
+        const result = this.#run(command)
+        const reply = result.error === null ? `${result.count}\r\n` : textTagError(result)
+        if (!request.noreply) out.writeAscii(reply)
+        return CONTINUE
+      }
       case TextOp.DELETE: {
         const result = this.#run(this.#keyCommand(this.#delete, request.keys[0]!))
         const reply = result.error !== null ? textError(result.error) : result.status === StoreStatus.OK ? TextReply.DELETED : TextReply.NOT_FOUND
@@ -437,12 +448,14 @@ export class MemcacheSession {
     const counters = this.#counters
     counters.cmdSet++
     const mode = TEXT_SET_MODE[request.op]!
-    const result = this.#store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas)
+    // tag_set allocates its tag list (an extension, off memcached's hot path).
+    const tags = request.op === TextOp.TAG_SET ? splitTags(request.tags) : undefined
+    const result = this.#store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas, tags)
     let reply: string
     if (result.error !== null) {
       reply = result.error === 'VALUE_TOO_LARGE'
         ? TextReply.TOO_LARGE
-        : result.error === 'OUT_OF_MEMORY' ? TextReply.OUT_OF_MEMORY_STORING : textError(result.error)
+        : result.error === 'OUT_OF_MEMORY' ? TextReply.OUT_OF_MEMORY_STORING : textTagError(result)
     } else {
       switch (result.status) {
         case StoreStatus.OK: reply = TextReply.STORED; break
@@ -506,6 +519,31 @@ export class MemcacheSession {
         const result = this.#store(request.key, request.value, mode, request.flags, request.expiration, request.cas)
         if (mode === SetMode.CAS && result.error === null) counters[result.status === StoreStatus.OK ? 'casHits' : result.status === StoreStatus.EXISTS ? 'casBadval' : 'casMisses']++
         this.#binaryStored(request, result)
+        return CONTINUE
+      }
+      case Opcode.TAG_SET: {
+        counters.cmdSet++
+        const tagged = splitTagBlock(request.value)
+        if (tagged === null) {
+          writeErrorResponse(out, request.opcode, BinaryStatus.INVALID_ARGUMENTS, request.opaque)
+          return CONTINUE
+        }
+        const mode = request.cas !== 0 ? SetMode.CAS : SetMode.SET
+        const result = this.#store(request.key, tagged.data, mode, request.flags, request.expiration, request.cas, tagged.tags)
+        this.#binaryStored(request, result)
+        return CONTINUE
+      }
+      case Opcode.TAG_INVALIDATE: {
+        const command = this.#invalidateTag
+        command.tenantId = this.tenantId
+        command.tag = request.key
+        const result = this.#run(command)
+        if (result.error !== null) {
+          this.#binaryFailure(request, result.error, result.errorMessage)
+          return CONTINUE
+        }
+        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 8, request.opaque, 0)
+        out.writeBigUint64(BigInt(result.count))
         return CONTINUE
       }
       case Opcode.APPEND: case Opcode.PREPEND: {
@@ -653,7 +691,7 @@ export class MemcacheSession {
   /** The answer to SET/ADD/REPLACE/APPEND/PREPEND (memcached's complete_update_bin statuses). */
   #binaryStored (request: BinaryRequest, result: Result): void {
     if (result.error !== null) {
-      this.#binaryFailure(request, result.error)
+      this.#binaryFailure(request, result.error, result.errorMessage)
       return
     }
     switch (result.status) {
@@ -722,7 +760,12 @@ export class MemcacheSession {
   }
 
   /** A failure outside the store's own outcomes, as a binary status. */
-  #binaryFailure (request: BinaryRequest, error: ErrorCode): void {
+  #binaryFailure (request: BinaryRequest, error: ErrorCode, detail = ''): void {
+    // Tag limits are the client's mistake: INVALID_ARGUMENTS with the engine's own message.
+    if (error === 'TOO_MANY_TAGS' || error === 'TAG_TOO_LARGE') {
+      writeErrorResponse(this.output, request.opcode, BinaryStatus.INVALID_ARGUMENTS, request.opaque, detail !== '' ? detail : ERROR_CATALOG[error].message)
+      return
+    }
     writeErrorResponse(this.output, request.opcode, BINARY_STATUS_OF_ERROR[error] ?? BinaryStatus.INTERNAL_ERROR, request.opaque,
       BINARY_STATUS_OF_ERROR[error] === undefined ? ERROR_CATALOG[error].message : undefined)
   }
@@ -765,7 +808,7 @@ export class MemcacheSession {
    * add/replace/cas answer as usual) and removes it at once, as memcached's items then vanish;
    * append/prepend keep the old item's flags and expiry, so their exptime is ignored.
    */
-  #store (key: Buffer, value: Buffer, mode: SetMode, flags: number, exptime: number, cas: number): Result {
+  #store (key: Buffer, value: Buffer, mode: SetMode, flags: number, exptime: number, cas: number, tags?: readonly Uint8Array[]): Result {
     const concat = mode === SetMode.APPEND || mode === SetMode.PREPEND
     const ttlMs = concat ? 0 : this.#ttlMs(exptime)
     const command = this.#set
@@ -776,7 +819,9 @@ export class MemcacheSession {
     command.ttlMs = ttlMs === EXPIRED ? 0 : ttlMs
     command.flags = flags
     command.casExpected = cas
+    command.tags = tags
     const result = this.#run(command)
+    command.tags = undefined
     if (ttlMs === EXPIRED && result.error === null && result.status === StoreStatus.OK) {
       const cas = result.cas
       this.#run(this.#keyCommand(this.#delete, key))
@@ -895,7 +940,8 @@ const TEXT_SET_MODE: Partial<Record<TextOp, SetMode>> = {
   [TextOp.REPLACE]: SetMode.REPLACE,
   [TextOp.APPEND]: SetMode.APPEND,
   [TextOp.PREPEND]: SetMode.PREPEND,
-  [TextOp.CAS]: SetMode.CAS
+  [TextOp.CAS]: SetMode.CAS,
+  [TextOp.TAG_SET]: SetMode.SET
 }
 
 /** Binary requests served before SASL succeeds when auth is required (memcached's authenticated()). */
@@ -916,4 +962,25 @@ const BINARY_STATUS_OF_ERROR: Partial<Record<ErrorCode, BinaryStatus>> = {
 /** The text reply for a catalog error without a memcached-specific line. */
 function textError (error: ErrorCode): string {
   return error === 'KEY_TOO_LARGE' ? TextReply.BAD_FORMAT : `SERVER_ERROR ${ERROR_CATALOG[error].message}\r\n`
+}
+
+/**
+ * A binary TAG_SET value: u16 big-endian tag-block length, the tags joined by ',', the data.
+ * null when the block overruns the value, is empty, or has an empty tag. Allocates the list.
+ */
+function splitTagBlock (value: Buffer): { tags: Buffer[], data: Buffer } | null {
+  if (value.length < 2) return null
+  const blockBytes = value.readUInt16BE(0)
+  if (blockBytes === 0 || 2 + blockBytes > value.length) return null
+  const block = value.subarray(2, 2 + blockBytes)
+  const tags = splitTags(block)
+  if (tags.some((tag) => tag.length === 0)) return null
+  return { tags, data: value.subarray(2 + blockBytes) }
+}
+
+/** The text reply for a failed tag_set/tag_invalidate: a tag limit is the client's mistake. */
+function textTagError (result: Result): string {
+  const error = result.error!
+  if (error !== 'TOO_MANY_TAGS' && error !== 'TAG_TOO_LARGE') return textError(error)
+  return `CLIENT_ERROR ${result.errorMessage !== '' ? result.errorMessage : ERROR_CATALOG[error].message}\r\n`
 }

@@ -24,13 +24,16 @@ const UINT64_MAX = (1n << 64n) - 1n
 const SPACE = 0x20
 const CR = 0x0d
 const LF = 0x0a
+const COMMA = 0x2c
 
 /** The commands of the text protocol. */
 export const TextOp = {
   GET: 1, GETS: 2, GAT: 3, GATS: 4,
   SET: 5, ADD: 6, REPLACE: 7, APPEND: 8, PREPEND: 9, CAS: 10,
   DELETE: 11, INCR: 12, DECR: 13, TOUCH: 14,
-  FLUSH_ALL: 15, STATS: 16, VERSION: 17, VERBOSITY: 18, QUIT: 19
+  FLUSH_ALL: 15, STATS: 16, VERSION: 17, VERBOSITY: 18, QUIT: 19,
+  /** slabcache extensions (names memcached does not use): see the README's memcached section. */
+  TAG_SET: 20, TAG_INVALIDATE: 21
 } as const
 export type TextOp = typeof TextOp[keyof typeof TextOp]
 
@@ -97,6 +100,11 @@ export class TextRequest {
   hasDelay = false
   /** stats: the group asked for ('' = general stats). */
   group = ''
+  /**
+   * tag_set: the comma-separated tags token; tag_invalidate: the tag. A view into the input;
+   * tag_set's tags are non-empty (no empty segment), their count and length the engine's limits.
+   */
+  tags: Buffer = EMPTY
   /** Storage commands: the data block without its "\r\n", a view into the input. */
   value: Buffer = EMPTY
   /** ERROR and FATAL: the reply line, "\r\n" included. */
@@ -171,7 +179,9 @@ export class MemcacheTextParser {
       case TextOp.GET: case TextOp.GETS: return this.#retrieval(buf, request, lineBytes, 1)
       case TextOp.GAT: case TextOp.GATS: return this.#getAndTouch(buf, request, lineBytes)
       case TextOp.SET: case TextOp.ADD: case TextOp.REPLACE: case TextOp.APPEND: case TextOp.PREPEND: case TextOp.CAS:
+      case TextOp.TAG_SET:
         return this.#storage(buf, start, end, request, lineBytes)
+      case TextOp.TAG_INVALIDATE: return this.#tagInvalidate(buf, request, lineBytes)
       case TextOp.DELETE: return this.#delete(buf, request, lineBytes)
       case TextOp.INCR: case TextOp.DECR: return this.#arithmetic(buf, request, lineBytes)
       case TextOp.TOUCH: return this.#touch(buf, request, lineBytes)
@@ -259,12 +269,14 @@ export class MemcacheTextParser {
 
   /**
    * set/add/replace/append/prepend <key> <flags> <exptime> <bytes> [noreply], and
-   * cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]. Once <bytes> is valid, every
+   * cas <key> <flags> <exptime> <bytes> <cas unique> [noreply], and the extension
+   * tag_set <key> <flags> <exptime> <bytes> <tag>[,<tag>…] [noreply]. Once <bytes> is valid, every
    * rejection swallows the data block, so the next line is parsed where the client meant it.
    */
   #storage (buf: Buffer, start: number, end: number, request: TextRequest, lineBytes: number): TextParse {
     const isCas = request.op === TextOp.CAS
-    const fixed = isCas ? 6 : 5
+    const isTagSet = request.op === TextOp.TAG_SET
+    const fixed = isCas || isTagSet ? 6 : 5
     if (this.#tokens !== fixed && this.#tokens !== fixed + 1) return this.#error(request, lineBytes, TextReply.ERROR)
     const s = this.#tokenStart
     const e = this.#tokenEnd
@@ -274,7 +286,8 @@ export class MemcacheTextParser {
     const flags = parseUint32(buf, s[2]!, e[2]!)
     const exptime = parseInt32(buf, s[3]!, e[3]!)
     const cas = isCas ? parseCas(buf, s[5]!, e[5]!) : 0
-    if (!this.#validKey(buf, s[1]!, e[1]!) || flags < 0 || Number.isNaN(exptime) || cas === -2) {
+    const tagsValid = !isTagSet || validTagList(buf, s[5]!, e[5]!)
+    if (!this.#validKey(buf, s[1]!, e[1]!) || flags < 0 || Number.isNaN(exptime) || cas === -2 || !tagsValid) {
       return this.#rejectBlock(request, lineBytes, bytes, TextReply.BAD_FORMAT)
     }
     if (bytes > this.#limits.maxValueBytes) return this.#rejectBlock(request, lineBytes, bytes, TextReply.TOO_LARGE)
@@ -298,6 +311,7 @@ export class MemcacheTextParser {
     request.flags = flags
     request.exptime = exptime
     request.cas = cas
+    request.tags = isTagSet ? buf.subarray(s[5]!, e[5]!) : EMPTY
     request.value = buf.subarray(start + lineBytes, blockEnd)
     this.#reset()
     this.consumed += total
@@ -337,6 +351,15 @@ export class MemcacheTextParser {
     if (Number.isNaN(exptime)) return this.#error(request, lineBytes, TextReply.BAD_EXPTIME)
     request.exptime = exptime
     return this.#oneKey(buf, request, lineBytes)
+  }
+
+  /** tag_invalidate <tag> [noreply] (an extension; the tag's length is the engine's limit). */
+  #tagInvalidate (buf: Buffer, request: TextRequest, lineBytes: number): TextParse {
+    if (this.#tokens !== 2 && this.#tokens !== 3) return this.#error(request, lineBytes, TextReply.ERROR)
+    request.noreply = this.#tokens === 3 && this.#lastIsNoreply(buf)
+    if (this.#tokens === 3 && !request.noreply) return this.#error(request, lineBytes, TextReply.BAD_FORMAT)
+    request.tags = buf.subarray(this.#tokenStart[1]!, this.#tokenEnd[1]!)
+    return this.#request(lineBytes)
   }
 
   /** flush_all [delay] [noreply] */
@@ -417,12 +440,35 @@ function isRetrieval (buf: Buffer, start: number): boolean {
     tokenEquals(buf, start, start + 4, 'gat ') || tokenEquals(buf, start, start + 5, 'gats ')
 }
 
+/** A tag_set tags token: tags split at ',', none empty. */
+function validTagList (buf: Buffer, start: number, end: number): boolean {
+  if (buf[start] === COMMA || buf[end - 1] === COMMA) return false
+  for (let i = start + 1; i < end; i++) {
+    if (buf[i] === COMMA && buf[i - 1] === COMMA) return false
+  }
+  return true
+}
+
+/** Splits a tags token (already validated) at ',' into views. Allocates the list. */
+export function splitTags (tags: Buffer): Buffer[] {
+  const list: Buffer[] = []
+  let from = 0
+  for (let i = 0; i <= tags.length; i++) {
+    if (i === tags.length || tags[i] === COMMA) {
+      list.push(tags.subarray(from, i))
+      from = i + 1
+    }
+  }
+  return list
+}
+
 const COMMANDS: ReadonlyArray<[string, TextOp]> = [
   ['get', TextOp.GET], ['gets', TextOp.GETS], ['gat', TextOp.GAT], ['gats', TextOp.GATS],
   ['set', TextOp.SET], ['add', TextOp.ADD], ['replace', TextOp.REPLACE], ['append', TextOp.APPEND],
   ['prepend', TextOp.PREPEND], ['cas', TextOp.CAS], ['delete', TextOp.DELETE], ['incr', TextOp.INCR],
   ['decr', TextOp.DECR], ['touch', TextOp.TOUCH], ['flush_all', TextOp.FLUSH_ALL], ['stats', TextOp.STATS],
-  ['version', TextOp.VERSION], ['verbosity', TextOp.VERBOSITY], ['quit', TextOp.QUIT]
+  ['version', TextOp.VERSION], ['verbosity', TextOp.VERBOSITY], ['quit', TextOp.QUIT],
+  ['tag_set', TextOp.TAG_SET], ['tag_invalidate', TextOp.TAG_INVALIDATE]
 ]
 
 /** The command named by buf[start, end) (case-sensitive, as in memcached), or 0. */

@@ -123,6 +123,29 @@ t.test('stream client - every command', async (t) => {
   t.equal(await stream.get('n'), null)
 })
 
+t.test('stream client - setTagged and invalidateTag (the binary tag extensions)', async (t) => {
+  const server = await startTestServer(t, { limits: { maxTagsPerItem: 2 } })
+  const stream = await client(t, server)
+  t.ok(await stream.setTagged('a', 'va', ['t1', 't2'], { flags: 3 }) > 0, 'resolves with the new cas')
+  await stream.setTagged(new Uint8Array([0x62]), 'vb', [new Uint8Array([0x74, 0x31])])
+  await stream.set('c', 'vc')
+  const put = await fetch(`http://127.0.0.1:${server.httpPort}/v1/cache/h?tags=t1`, { method: 'PUT', body: 'vh' })
+  t.equal(put.status, 204)
+  const item = await stream.get('a')
+  t.same([Buffer.from(item!.value).toString(), item!.flags], ['va', 3])
+  t.equal(await stream.invalidateTag('t1'), 3, 'a, b and the key tagged over HTTP')
+  t.equal(await stream.get('a'), null)
+  t.equal(await stream.get('h'), null)
+  t.equal(Buffer.from((await stream.get('c'))!.value).toString(), 'vc', 'the untagged key stays')
+  t.equal(await stream.invalidateTag('t2'), 0)
+  const tooMany = await stream.setTagged('d', 'x', ['1', '2', '3']).catch((error: unknown) => error) as StreamStatusError
+  t.equal(tooMany.statusName, 'INVALID_ARGUMENTS')
+  t.match(tooMany.message, /at most 2 tags; received 3/)
+  await t.rejects(stream.setTagged('d', 'x', ['a,b']), RangeError, 'a comma in a tag is refused before sending')
+  await t.rejects(stream.setTagged('d', 'x', []), RangeError, 'so is an empty tag list')
+  t.equal(await stream.get('d'), null)
+})
+
 t.test('stream client - a write pipelined behind a flush survives it (replies wait for the flush)', async (t) => {
   const server = await startTestServer(t)
   const stream = await client(t, server)

@@ -65,7 +65,8 @@ const VALID: Frame[] = [
   { opcode: Opcode.GAT, key: 'k', extras: u32(10) }, { opcode: Opcode.GATQ, key: 'k', extras: u32(10) },
   { opcode: Opcode.GATK, key: 'k', extras: u32(10) }, { opcode: Opcode.GATKQ, key: 'k', extras: u32(10) },
   { opcode: Opcode.SASL_LIST_MECHS }, { opcode: Opcode.SASL_AUTH, key: 'PLAIN', value: '\u0000user\u0000pass' },
-  { opcode: Opcode.SASL_STEP, key: 'PLAIN', value: 'x' }
+  { opcode: Opcode.SASL_STEP, key: 'PLAIN', value: 'x' },
+  { opcode: Opcode.TAG_INVALIDATE, key: 'tag' }, { opcode: Opcode.TAG_SET, key: 'k', extras: u32(3, 60), value: '\u0000\u0001tdata' }
 ]
 
 t.test('every opcode\'s frame parses the same whole, split at every byte offset, and byte by byte', async (t) => {

@@ -23,7 +23,8 @@ function summarize (kind: TextParse, request: TextRequest): Record<string, unkno
     noreply: request.noreply,
     hasDelay: request.hasDelay,
     group: request.group,
-    value: [TextOp.SET, TextOp.ADD, TextOp.REPLACE, TextOp.APPEND, TextOp.PREPEND, TextOp.CAS].includes(request.op as 5) ? request.value.toString('latin1') : null
+    tags: request.op === TextOp.TAG_SET || request.op === TextOp.TAG_INVALIDATE ? request.tags.toString('latin1') : null,
+    value: [TextOp.SET, TextOp.ADD, TextOp.REPLACE, TextOp.APPEND, TextOp.PREPEND, TextOp.CAS, TextOp.TAG_SET].includes(request.op as 5) ? request.value.toString('latin1') : null
   }
 }
 
@@ -75,7 +76,11 @@ const VALID = [
   'verbosity 0 noreply\r\n',
   'quit\r\n',
   'get a\n',
-  '  get   spaced  \r\n'
+  '  get   spaced  \r\n',
+  'tag_set k 1 10 3 a,b\r\nabc\r\n',
+  'tag_set k 0 0 0 t noreply\r\n\r\n',
+  'tag_invalidate t\r\n',
+  'tag_invalidate t noreply\r\n'
 ]
 
 t.test('every valid request parses the same whole, split at every byte offset, and byte by byte', async (t) => {
@@ -98,7 +103,7 @@ t.test('every valid request parses the same whole, split at every byte offset, a
 })
 
 t.test('parsed fields: keys, flags, exptime, cas, delta, noreply, data block', async (t) => {
-  t.same(whole('get a b  c\r\n')[0], { kind: 'REQUEST', op: 'GET', keys: ['a', 'b', 'c'], flags: 0, exptime: 0, cas: 0, delta: '0', noreply: false, hasDelay: false, group: '', value: null })
+  t.same(whole('get a b  c\r\n')[0], { kind: 'REQUEST', op: 'GET', keys: ['a', 'b', 'c'], flags: 0, exptime: 0, cas: 0, delta: '0', noreply: false, hasDelay: false, group: '', tags: null, value: null })
   const set = whole('set k 4294967295 -5 5 noreply\r\nhe\r\no\r\n')[0]!
   t.match(set, { op: 'SET', keys: ['k'], flags: 4294967295, exptime: -5, noreply: true, value: 'he\r\no' })
   t.match(whole('cas k 0 0 1 9007199254740991\r\nq\r\n')[0], { op: 'CAS', cas: 9007199254740991 })
@@ -228,4 +233,13 @@ t.test('number parsers accept exactly their ranges', async (t) => {
   t.equal(u64('18446744073709551616'), null)
   t.equal(u64('123456789012345678901'), null)
   t.equal(u64('12a'), null)
+})
+
+t.test('tag_set / tag_invalidate (extensions): fields, and empty tags refused with the block swallowed', async (t) => {
+  t.match(whole('tag_set k 3 7 2 a,bc\r\nxy\r\n'), [{ op: 'TAG_SET', keys: ['k'], flags: 3, exptime: 7, tags: 'a,bc', value: 'xy', noreply: false }])
+  t.match(whole('tag_invalidate team-7 noreply\r\n'), [{ op: 'TAG_INVALIDATE', tags: 'team-7', noreply: true }])
+  t.same(replies('tag_set k 0 0 2 a,,b\r\nxy\r\nversion\r\n'), [TextReply.BAD_FORMAT, 'VERSION'], 'block swallowed, next line parsed')
+  t.same(replies('tag_set k 0 0 2000 a\r\n' + 'x'.repeat(2000) + '\r\nversion\r\n'), [TextReply.TOO_LARGE, 'VERSION'], 'value limit as for set')
+  t.same(replies('tag_set k 0 0 2\r\nxy\r\n'), [TextReply.ERROR, TextReply.ERROR], 'without a tags token it is not a storage line')
+  t.same(replies('tag_invalidate a b\r\n'), [TextReply.BAD_FORMAT])
 })
