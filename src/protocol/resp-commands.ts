@@ -14,13 +14,14 @@ import { RespContext, type RespCommandSpec, type RespHost, type RespSession } fr
 import { ERR_NOAUTH, errUnknownCommand, errUnknownSubcommand, errWrongArity, respErrorFor } from './resp-errors.js'
 import { KEY_COMMANDS } from './resp-key-commands.js'
 import { RATELIMIT_COMMANDS } from './resp-ratelimit-commands.js'
+import { SNAPSHOT_COMMANDS } from './resp-snapshot-commands.js'
 import { STRING_COMMANDS } from './resp-string-commands.js'
 import { TAG_COMMANDS } from './resp-tag-commands.js'
 
 /** Every command, by lower-case name. */
 export function commandTable (): Map<string, RespCommandSpec> {
   const table = new Map<string, RespCommandSpec>()
-  for (const spec of [...STRING_COMMANDS, ...KEY_COMMANDS, ...ADMIN_COMMANDS, ...TAG_COMMANDS, ...RATELIMIT_COMMANDS]) table.set(spec.name, spec)
+  for (const spec of [...STRING_COMMANDS, ...KEY_COMMANDS, ...ADMIN_COMMANDS, ...TAG_COMMANDS, ...RATELIMIT_COMMANDS, ...SNAPSHOT_COMMANDS]) table.set(spec.name, spec)
   return table
 }
 

@@ -57,6 +57,41 @@ export interface RespStatsView {
   shards: ReadonlyArray<{ wheelItems: number }>
 }
 
+/** What SNAPSHOT reports of a completed snapshot. */
+export interface RespSnapshotInfo {
+  readonly file: string
+  readonly items: number
+  readonly bytes: number
+  readonly durationMs: number
+}
+
+/** What RESTORE reports of a completed restore. */
+export interface RespRestoreInfo {
+  readonly file: string
+  readonly items: number
+  readonly skippedExpired: number
+  readonly evicted: number
+  readonly durationMs: number
+}
+
+/**
+ * Snapshots as the RESP commands see them (the server adapts its SnapshotManager). `tenantId`
+ * null means the whole server. Promises reject with a SlabcacheError (SNAPSHOT_* codes).
+ */
+export interface RespSnapshots {
+  /** A snapshot is being taken right now (by any trigger). */
+  readonly saving: boolean
+  /** Unix ms of the last successful whole-server save, or of the server's start if none yet (LASTSAVE). */
+  readonly lastSaveMs: number
+  save (tenantId: number | null): Promise<RespSnapshotInfo>
+  /**
+   * BGSAVE: starts a whole-server save whose outcome is logged, not replied; false (nothing
+   * started) when a snapshot or restore is already running.
+   */
+  saveInBackground (): boolean
+  restore (tenantId: number | null): Promise<RespRestoreInfo>
+}
+
 /** The server side of the RESP command layer. */
 export interface RespHost {
   /** engine.execute: inline commands return the reused Result, heavy ones a Promise. */
@@ -76,6 +111,12 @@ export interface RespHost {
   authenticate?: (user: string, secret: string) => number | null | Promise<number | null>
   /** Items of one tenant, all shards (DBSIZE); absent: DBSIZE counts every tenant's. */
   tenantItems?: (tenantId: number) => number
+  /** The id of the tenant called `name`, or undefined; absent: only `default` (id 0) exists. */
+  tenantId?: (name: string) => number | undefined
+  /** The name of tenant `tenantId` (for NOPERM texts); absent: `default`. */
+  tenantName?: (tenantId: number) => string | undefined
+  /** SAVE, BGSAVE, LASTSAVE, SNAPSHOT, RESTORE; absent: they answer that snapshots are unavailable. */
+  readonly snapshots?: RespSnapshots
 }
 
 /** One client connection's state. */

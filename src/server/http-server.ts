@@ -1,7 +1,7 @@
 /**
  * HttpServer: the uWebSockets.js front end, composed from the route groups in `./http/`
  * (DESIGN §7): cache, batch (mget/mset), keys, tags, counters, rate limits, tenants (admin),
- * health/stats/debug; bearer auth from the tenant registry (`http/tenant-auth.ts`). Thread: main. Owns: the uWS app and its listen socket.
+ * health/stats/debug, snapshots; bearer auth from the tenant registry (`http/tenant-auth.ts`). Thread: main. Owns: the uWS app and its listen socket.
  * Invariants (uWS rules, DESIGN §4): every response is completed inside a uWS callback — the
  * request handler itself, or the body's last onData — never after an await, because uWS
  * closes a connection whose pipelined request arrives while an earlier response is pending;
@@ -22,10 +22,12 @@ import { registerMultiRoutes } from './http/multi-routes.js'
 import { registerRateLimitRoutes } from './http/ratelimit-routes.js'
 import { sendError } from './http/reply.js'
 import { Router } from './http/router.js'
+import { registerSnapshotRoutes } from './http/snapshot-routes.js'
 import { registerTagRoutes } from './http/tag-routes.js'
 import { registryAuthenticator } from './http/tenant-auth.js'
 import { registerTenantRoutes } from './http/tenant-routes.js'
 import type { TenantRegistry } from '../tenants/tenant-registry.js'
+import type { SnapshotManager } from '../persist/snapshot-manager.js'
 import { loadUws } from './uws-loader.js'
 import { timeHttpRoutes } from './http-timing.js'
 import type { Metrics } from './metrics.js'
@@ -43,6 +45,8 @@ export interface HttpServerOptions {
   metrics?: Metrics
   /** The WebSocket stream `/v1/stream`. */
   stream?: StreamDeps
+  /** Snapshots and restore under /v1/snapshots; without it those paths are 404. */
+  snapshots?: SnapshotManager
 }
 
 export class HttpServer {
@@ -68,6 +72,7 @@ export class HttpServer {
     registerRateLimitRoutes(router, engine)
     registerAdminRoutes(router, engine)
     if (tenants !== undefined) registerTenantRoutes(router, engine, tenants)
+    if (options.snapshots !== undefined) registerSnapshotRoutes(router, options.snapshots, tenants)
     // Routes of other front ends (/metrics, /v1/stream), before the fallback.
     if (options.metrics !== undefined) registerMetricsRoute(router, options.metrics)
     this.#closeStream = options.stream !== undefined ? registerStreamRoute(app, options.stream) : () => {}

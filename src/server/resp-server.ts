@@ -27,6 +27,8 @@ import type { Logger } from '../util/log.js'
 import type { TenantRegistry } from '../tenants/tenant-registry.js'
 import type { ConnectionBudget } from './connection-budget.js'
 import type { Metrics } from './metrics.js'
+import type { SnapshotManager } from '../persist/snapshot-manager.js'
+import { respSnapshots } from './resp-snapshots.js'
 
 /**
  * Unsent reply bytes at which a connection stops running commands and reading: the batch is
@@ -51,7 +53,8 @@ export class RespServer {
 
   /** Without `tenants` nobody has credentials: every connection is the default tenant. */
   /** `metrics` receives one `resp` latency observation per read batch (the commands of one chunk). */
-  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry, metrics?: Metrics) {
+  /** Without `snapshots`, SAVE, BGSAVE, LASTSAVE, SNAPSHOT and RESTORE answer that snapshots are unavailable. */
+  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry, metrics?: Metrics, snapshots?: SnapshotManager) {
     this.#engine = engine
     this.#metrics = metrics
     this.#budget = budget
@@ -79,8 +82,13 @@ export class RespServer {
       // Read per command: a tenant created with a secret turns auth on without a restart.
       get authRequired () { return tenants?.authRequired ?? false },
       ...(tenants !== undefined
-        ? { authenticate: (user: string, secret: string) => tenants.authenticateFast(user, secret) }
-        : {})
+        ? {
+            authenticate: (user: string, secret: string) => tenants.authenticateFast(user, secret),
+            tenantId: (name: string) => tenants.byName(name)?.id,
+            tenantName: (tenantId: number) => tenants.byId(tenantId)?.name
+          }
+        : {}),
+      ...(snapshots !== undefined ? { snapshots: respSnapshots(snapshots, Date.now(), logger) } : {})
     }
     this.#commands = new RespCommands(host)
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
