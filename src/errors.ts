@@ -59,7 +59,14 @@ export const ERROR_CATALOG = {
   FORBIDDEN: { status: 27, name: 'ForbiddenError', httpStatus: 403, message: 'these credentials do not allow this operation' },
   METHOD_NOT_ALLOWED: { status: 28, name: 'MethodNotAllowedError', httpStatus: 405, message: 'method not allowed on this endpoint' },
   PRECONDITION_FAILED: { status: 29, name: 'PreconditionFailedError', httpStatus: 412, message: 'the item does not match If-Match / If-None-Match' },
-  RATE_LIMITED: { status: 30, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' }
+  RATE_LIMITED: { status: 30, name: 'RateLimitedError', httpStatus: 429, message: 'rate limit exceeded; retry after the given delay' },
+  // Persistence (issue 6)
+  SNAPSHOT_CORRUPT: { status: 31, name: 'SnapshotCorruptError', httpStatus: 500, message: 'the snapshot file is corrupt (CRC mismatch or bad framing); nothing was loaded' },
+  SNAPSHOT_TRUNCATED: { status: 32, name: 'SnapshotTruncatedError', httpStatus: 500, message: 'the snapshot file ends before its trailer; nothing was loaded' },
+  SNAPSHOT_VERSION: { status: 33, name: 'SnapshotVersionError', httpStatus: 500, message: 'the file is not a snapshot this build can read (wrong magic or version); nothing was loaded' },
+  SNAPSHOT_IN_PROGRESS: { status: 34, name: 'SnapshotInProgressError', httpStatus: 409, message: 'a snapshot or restore is already running' },
+  SNAPSHOT_NOT_FOUND: { status: 35, name: 'SnapshotNotFoundError', httpStatus: 404, message: 'no snapshot to restore from in the data directory' },
+  SNAPSHOT_IO: { status: 36, name: 'SnapshotIoError', httpStatus: 500, message: 'the snapshot could not be written or read (disk error)' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `slabcache` command: loads the configuration (defaults < config file < SLABCACHE_* env
- * < flags), starts the server and stops it gracefully on SIGTERM/SIGINT. Thread: main. L6.
+ * < flags), starts the server (restoring the latest snapshot first) and stops it gracefully on
+ * SIGTERM/SIGINT: stop accepting, snapshot if snapshot.onShutdown, stop the shards. Thread: main. L6.
  * Exit codes: 0 after a clean stop (or --help/--version), 1 on a configuration or start-up error.
  */
 import { loadConfig } from './config/load-config.js'
@@ -39,7 +40,8 @@ async function main (): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down')
-      running.close().then(resolve, (error: unknown) => { logger.error({ err: error }, 'error while shutting down'); resolve() })
+      // Graceful: listeners stop, then the snapshot (if configured), then the shards.
+      running.close({ snapshot: config.snapshot.onShutdown }).then(resolve, (error: unknown) => { logger.error({ err: error }, 'error while shutting down'); resolve() })
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))

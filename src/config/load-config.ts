@@ -46,6 +46,15 @@ export interface Config {
     readonly adminToken: string | null
     readonly defaultSecret: string | null
   }
+  /** Persistence: snapshots in `<dataDir>/snapshots/`. */
+  readonly snapshot: {
+    /** Interval of automatic whole-server snapshots, ms; 0 = none. */
+    readonly intervalMs: number
+    /** Snapshot on SIGTERM/SIGINT before exiting. */
+    readonly onShutdown: boolean
+    /** Restore `dump.slab` at start, before any listener opens. */
+    readonly restoreOnStart: boolean
+  }
   /** Tenants declared in the configuration, merged into the tenant file at start. */
   readonly tenants: readonly TenantConfig[]
 }

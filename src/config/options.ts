@@ -144,6 +144,31 @@ const secret: ParseFn = (raw, label) => {
   return raw
 }
 
+/** Units a duration may carry, in ms. */
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const DURATION_RULE = '0 (off) or a duration such as 500ms, 30s, 5m, 1h, 1d'
+
+/**
+ * A duration in ms: `0` (off) or a string with a unit (ms, s, m, h, d), from `minMs` to
+ * `maxMs`; a JSON number is ms. A bare number in a flag or env var (other than 0) is refused:
+ * seconds or milliseconds would be a guess.
+ */
+function duration (minMs: number, maxMs: number): ParseFn {
+  return (raw, label) => {
+    if (raw === 0 || (typeof raw === 'string' && raw.trim() === '0')) return 0
+    // A JSON number (config file, or a resolved Config fed back through defaultConfig) is ms.
+    if (typeof raw === 'number') {
+      if (!Number.isSafeInteger(raw) || raw < minMs || raw > maxMs) reject(label, `0 or from ${minMs} ms to ${maxMs / 86_400_000} days`, showValue(raw))
+      return raw
+    }
+    const match = typeof raw === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(raw) : null
+    if (match === null) return reject(label, DURATION_RULE, showValue(raw))
+    const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!)
+    if (ms < minMs || ms > maxMs) reject(label, `0 or from ${minMs} ms to ${maxMs / 86_400_000} days`, showValue(raw))
+    return ms
+  }
+}
+
 export const MIN_SECRET_CHARS = 8
 export const MAX_SECRET_CHARS = 512
 const SECRET_RULE = `${MIN_SECRET_CHARS} to ${MAX_SECRET_CHARS} printable ASCII characters without spaces`
@@ -268,6 +293,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ key: 'auth.defaultSecret', flag: 'default-secret', valueName: '<secret>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'secret of the default tenant (RESP AUTH <secret>, SASL user default); setting it requires auth' }),
   option({ key: 'tenants', flag: 'tenants', valueName: '<json>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: tenantList, help: 'tenants to create or update at start: JSON array of {"name", "secret" or "secretHash", "quota"}' }),
   // HTTP API (issue 5)
+  // Persistence (issue 6): snapshots in <dataDir>/snapshots/
+  option({ key: 'snapshot.interval', field: 'snapshot.intervalMs', flag: 'snapshot-interval', valueName: '<duration>', default: { raw: 0 }, parse: duration(100, 30 * 86_400_000), help: 'take a whole-server snapshot this often (e.g. 15m); 0 = never' }),
+  option({ key: 'snapshot.onShutdown', flag: 'snapshot-on-shutdown', valueName: null, default: { raw: true }, parse: boolean, help: 'take a whole-server snapshot on SIGTERM/SIGINT before exiting' }),
+  option({ key: 'snapshot.restoreOnStart', flag: 'restore-on-start', valueName: null, default: { raw: true }, parse: boolean, help: 'load <dataDir>/snapshots/dump.slab at start, before any listener opens' }),
   option({ key: 'limits.maxBatchItems', flag: 'max-batch-items', valueName: '<n>', default: { raw: 1000 }, parse: integer(1, 1_000_000), help: 'most keys or items in one HTTP mget/mset or key-listing page' })
 ]
 

@@ -758,6 +758,37 @@ export class SlabStore {
     if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(Math.max(bytes, this.#scratch.length * 2))
     return this.#scratch
   }
+
+  // ── restore (persist/): appended here so the hot paths above stay untouched ──────────
+
+  /**
+   * Stores an item as a snapshot recorded it: `set` with `options` (mode SET: value, flags,
+   * absolute expiry, tags, content type), then, in the same lock hold, gives the new item the
+   * recorded `cas` instead of a fresh one. The CAS counter moves up to `cas` if it is below,
+   * so later writes still get larger CASes. Same statuses as `set`.
+   */
+  restoreItem (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions, cas: number): StoreStatus {
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
+    if (options.tags !== null && (options.tags.length > MAX_ITEM_TAGS || options.tags.some((tag) => tag.length > MAX_KEY_BYTES))) return StoreStatus.BAD_METADATA
+    if (options.contentType !== null && options.contentType.length > MAX_CONTENT_TYPE_BYTES) return StoreStatus.BAD_METADATA
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      const status = this.#set(tenantId, key, hash, value, options)
+      if (status !== StoreStatus.OK) return status
+      const ref = this.index.find(tenantId, key, hash)
+      this.#doubles[ref + F_CAS] = cas
+      if (this.#doubles[H_CAS_COUNTER >>> 3]! < cas) this.#doubles[H_CAS_COUNTER >>> 3] = cas
+      this.lastCas = cas
+      return StoreStatus.OK
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
 }
 
 // Re-exported for callers that only import the store.

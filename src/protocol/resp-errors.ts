@@ -51,7 +51,14 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   // HTTP API codes (issue 5)
   METHOD_NOT_ALLOWED: { prefix: 'ERR', text: null },
   PRECONDITION_FAILED: { prefix: 'ERR', text: null },
-  RATE_LIMITED: { prefix: 'ERR', text: null }
+  RATE_LIMITED: { prefix: 'ERR', text: null },
+  // Persistence (issue 6). Redis's BGSAVE answers a second save with exactly this text.
+  SNAPSHOT_CORRUPT: { prefix: 'ERR', text: null },
+  SNAPSHOT_TRUNCATED: { prefix: 'ERR', text: null },
+  SNAPSHOT_VERSION: { prefix: 'ERR', text: null },
+  SNAPSHOT_IN_PROGRESS: { prefix: 'ERR', text: 'Background save already in progress' },
+  SNAPSHOT_NOT_FOUND: { prefix: 'ERR', text: null },
+  SNAPSHOT_IO: { prefix: 'ERR', text: null }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

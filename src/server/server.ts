@@ -2,7 +2,9 @@
  * Server: composes the engine and the front ends into one running slabcache, and stops them
  * in order. Thread: main. Used by the CLI (main.ts) and by integration tests, which start it on
  * ephemeral ports (port 0) and read the bound ports from the returned object.
- * Invariant: close() stops accepting first, then stops the shard workers, then the clock.
+ * Invariant: close() stops accepting first, then (graceful shutdown only) writes a snapshot,
+ * then stops the snapshot jobs, the shard workers and the clock. Start-up restores the latest
+ * whole snapshot before any listener opens, so no client ever sees a half-restored cache.
  */
 import { Engine, type EngineOptions } from '../engine.js'
 import type { Config } from '../config/load-config.js'
@@ -15,6 +17,7 @@ import { Metrics } from './metrics.js'
 import type { Logger } from '../util/log.js'
 import { TenantRegistry } from '../tenants/tenant-registry.js'
 import { checkProtectedMode } from './protected-mode.js'
+import { SnapshotManager } from '../persist/snapshot-manager.js'
 
 export interface RunningServer {
   readonly engine: Engine
@@ -27,7 +30,14 @@ export interface RunningServer {
   readonly respPort: number
   /** Tenants, credentials and the admin token (loaded from `<dataDir>/tenants.json` and the config). */
   readonly tenants: TenantRegistry
-  close: () => Promise<void>
+  /** Snapshots and restore (`<dataDir>/snapshots/`). */
+  readonly snapshots: SnapshotManager
+  /**
+   * Stops the server: listeners first, then (with `snapshot: true`, the CLI's graceful shutdown
+   * when snapshot.onShutdown is on) a whole-server snapshot, then the jobs and the shards.
+   * Later calls wait for the first one.
+   */
+  close: (options?: { snapshot?: boolean }) => Promise<void>
 }
 
 /** Starts slabcache with `config`; resolves once every port is listening. */
@@ -49,9 +59,26 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   // Tenants before any listener: protected mode needs to know whether a credential exists
   // (in the config or in the tenant file), and no socket may open before that is decided.
   let tenants: TenantRegistry
+  // Snapshots after tenants (their quotas apply to what a restore loads) and before any
+  // listener: clients see either nothing or the whole restored cache.
+  const snapshots = new SnapshotManager({
+    dataDir: config.dataDir, shards: engine.shards, clock: engine.clock, intervalMs: config.snapshot.intervalMs, ...(logger !== undefined ? { logger } : {})
+  })
+  let snapshotOnClose = false
+  closers.push(async () => {
+    if (snapshotOnClose) {
+      try {
+        await snapshots.save()
+      } catch (error) {
+        logger?.error({ err: error }, 'shutdown snapshot failed')
+      }
+    }
+    await snapshots.close()
+  })
   try {
     tenants = await TenantRegistry.open({ config, engine, ...(logger !== undefined ? { logger } : {}) })
     checkProtectedMode(config.host, tenants.authRequired)
+    if (config.snapshot.restoreOnStart) await snapshots.restoreOnStart()
   } catch (error) {
     await stopAll()
     throw error
@@ -84,7 +111,9 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     memcachePort: memcache.port,
     respPort: resp.port,
     tenants,
-    close: async () => {
+    snapshots,
+    close: async (options = {}) => {
+      if (closed === null && options.snapshot === true) snapshotOnClose = true
       closed ??= stopAll()
       await closed
     }

@@ -51,7 +51,15 @@ const CASES: Record<string, OptionCase> = {
       '[{"name":"a","secretHash":"plaintext-password"}]', '[{"name":"a","quota":"lots"}]', '[{"name":"a","quota":1,"quotaBytes":1}]', '[{"name":"a","colour":"red"}]', '["a"]'],
     invalidJson: [5, { name: 'a' }, [{ name: '' }], [{ name: 'x'.repeat(65) }]]
   },
-  'limits.maxBatchItems': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[50, 50]], invalid: ['0', '1000001', 'many'] }
+  'limits.maxBatchItems': { valid: [['1', 1], ['1000000', 1_000_000]], validJson: [[50, 50]], invalid: ['0', '1000001', 'many'] },
+  'snapshot.interval': {
+    valid: [['0', 0], ['100ms', 100], ['30s', 30_000], ['15m', 900_000], ['1.5h', 5_400_000], ['30d', 30 * 86_400_000], [' 2S ', 2000]],
+    validJson: [[0, 0], [60_000, 60_000], ['5m', 300_000]],
+    invalid: ['99ms', '31d', '60', 'often', '-5s', '1w', ''],
+    invalidJson: [99, 1.5, true]
+  },
+  'snapshot.onShutdown': { valid: [['true', true], ['false', false], ['0', false]], validJson: [[false, false]], invalid: ['yes', ''], invalidJson: [1] },
+  'snapshot.restoreOnStart': { valid: [['true', true], ['false', false], ['1', true]], validJson: [[false, false]], invalid: ['no'], invalidJson: ['off'] }
 }
 
 function field (config: Config, spec: OptionSpec): unknown {

@@ -26,7 +26,9 @@ t.test('an invalid option exits 1 with a message naming it', async (t) => {
 })
 
 t.test('starts on the embedded defaults (ports overridden), serves, and exits 0 on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, [MAIN, '--http-port', '0', '--resp-port', '0', '--memcache-port', '0', '--memory', '32mb'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Its own working directory: the default data dir (./data) gets the shutdown snapshot.
+  const cwd = t.testdir({})
+  const child = spawn(process.execPath, [MAIN, '--http-port', '0', '--resp-port', '0', '--memcache-port', '0', '--memory', '32mb'], { stdio: ['ignore', 'pipe', 'pipe'], cwd })
   t.teardown(() => { child.kill('SIGKILL') })
   const lines = createInterface({ input: child.stdout! })
   const logs: Array<Record<string, unknown>> = []

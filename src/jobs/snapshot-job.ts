@@ -1,0 +1,64 @@
+/**
+ * Piscina snapshot jobs: the CPU and disk work of snapshots, off the main thread.
+ * Thread: a piscina worker thread (loaded from dist/jobs/snapshot-job.js by
+ * persist/snapshot-pool.ts). Owns nothing between calls: every job gets what it needs (the
+ * file descriptor, the position, the bytes) and leaves no state behind, and no job touches a
+ * slab, so a job thread that dies can never leave a shard lock held.
+ *  - writeBlock: frames one block (header with both CRC32Cs) and writes it at its position.
+ *  - readSnapshot: reads a snapshot file, verifies all of it, and hands the bytes back
+ *    (transferred, not copied) with the block table; refusals come back as { error }, because
+ *    an Error's code does not survive the trip between threads.
+ */
+import fs from 'node:fs'
+import { move, transferableSymbol, valueSymbol } from 'piscina'
+import { SlabcacheError } from '../errors.js'
+import { encodeBlockHeader } from '../persist/snapshot-format.js'
+import { verifySnapshot, type VerifiedSnapshot } from '../persist/snapshot-verify.js'
+
+export interface WriteBlockTask {
+  fd: number
+  /** File offset of the block header. */
+  position: number
+  shard: number
+  items: number
+  payload: Uint8Array
+}
+
+/** Writes a block; resolves to the bytes written (header + payload). */
+export function writeBlock (task: WriteBlockTask): number {
+  const header = encodeBlockHeader(task.shard, task.items, task.payload)
+  writeAll(task.fd, header, task.position)
+  writeAll(task.fd, task.payload, task.position + header.length)
+  return header.length + task.payload.length
+}
+
+function writeAll (fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done)
+}
+
+export type ReadSnapshotResult =
+  | { error: null, bytes: Uint8Array, snapshot: VerifiedSnapshot }
+  | { error: { code: SlabcacheError['code'], message: string }, bytes: null, snapshot: null }
+
+/** Reads and verifies `file` (see persist/snapshot-verify.ts). */
+export function readSnapshot (task: { file: string }): ReadSnapshotResult {
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(task.file)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'SNAPSHOT_NOT_FOUND' : 'SNAPSHOT_IO'
+    return { error: { code, message: `snapshot ${task.file} cannot be read: ${(error as Error).message}` }, bytes: null, snapshot: null }
+  }
+  try {
+    const snapshot = verifySnapshot(bytes, task.file)
+    // Transfer needs a buffer of its own (small files may sit in a shared pool).
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes)
+    const result: ReadSnapshotResult = { error: null, bytes: own, snapshot }
+    // Piscina transfers only what a top-level movable names: wrap the result in one.
+    return move({ [transferableSymbol]: [own.buffer], [valueSymbol]: result } as never) as unknown as ReadSnapshotResult
+  } catch (error) {
+    if (error instanceof SlabcacheError) return { error: { code: error.code, message: error.message }, bytes: null, snapshot: null }
+    throw error
+  }
+}
