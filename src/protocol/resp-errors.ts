@@ -89,7 +89,6 @@ export const ERR_EXPIRE_NX = 'ERR NX and XX, GT or LT options at the same time a
 export const ERR_EXPIRE_GT_LT = 'ERR GT and LT options at the same time are not compatible'
 export const ERR_MAX_CLIENTS = 'ERR max number of clients reached'
 
-export const ERR_BGSAVE_IN_PROGRESS = 'ERR Background save already in progress'
 export const ERR_SNAPSHOTS_UNAVAILABLE = 'ERR snapshots are not available on this server'
 /** Redis's own `RESTORE key ttl serialized-value`: a DUMP payload, which slabcache cannot read. */
 export const ERR_DUMP_RESTORE = "ERR RESTORE key ttl serialized-value (Redis DUMP payloads) is not supported; slabcache's RESTORE [tenant] restores a snapshot"

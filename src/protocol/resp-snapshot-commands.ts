@@ -25,11 +25,13 @@ import { SlabcacheError } from '../errors.js'
 import { argText } from './resp-args.js'
 import { command, NO_KEYS, type RespCommandSpec, type RespContext, type RespSession, type RespSnapshots } from './resp-context.js'
 import {
-  ERR_BGSAVE_IN_PROGRESS, ERR_DUMP_RESTORE, ERR_SNAPSHOTS_UNAVAILABLE, ERR_SYNTAX, errNoPermission, errWrongArity, respErrorFor
+  ERR_DUMP_RESTORE, ERR_SNAPSHOTS_UNAVAILABLE, ERR_SYNTAX, errNoPermission, errWrongArity, respErrorFor
 } from './resp-errors.js'
 import type { RespWriter } from './resp-writer.js'
 
 const DEFAULT_TENANT_NAME = 'default'
+/** Redis's `ERR Background save already in progress`: the catalog's RESP text for SNAPSHOT_IN_PROGRESS. */
+const ERR_BGSAVE_IN_PROGRESS = respErrorFor('SNAPSHOT_IN_PROGRESS')
 
 /** The host's snapshots, or null after answering that there are none. */
 function snapshotsOf (x: RespContext, out: RespWriter): RespSnapshots | null {

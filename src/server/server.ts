@@ -88,10 +88,10 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   const budget = new ConnectionBudget(config.limits.maxConnections)
   const metrics = new Metrics(engine, { tenantName: (id) => tenants.byId(id)?.name })
   const memcache = new MemcacheServer(engine, budget, tenants, metrics)
-  const resp = new RespServer(engine, budget, logger, tenants, metrics)
+  const resp = new RespServer(engine, budget, logger, tenants, metrics, snapshots)
   // The stream speaks memcached binary with the TCP server's backend: one SASL check (auth is
   // required on the stream exactly when it is on TCP), one set of `stats` counters.
-  const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics, backend: memcache.backend } })
+  const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics, backend: memcache.backend }, snapshots })
   try {
     await http.listen(config.host, config.httpPort)
     closers.push(() => http.close())
