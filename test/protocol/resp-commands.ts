@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Result, type Command } from '../../src/command/command.js'
-import { ERROR_CATALOG, type ErrorCode } from '../../src/errors.js'
+import { ERROR_CATALOG, SlabcacheError, type ErrorCode } from '../../src/errors.js'
 import { RespCommands } from '../../src/protocol/resp-commands.js'
 import { RespCounters, RespSession, type RespHost } from '../../src/protocol/resp-context.js'
 import { RESP_ERROR_TABLE, respErrorFor } from '../../src/protocol/resp-errors.js'
@@ -49,6 +49,35 @@ t.test('errors - a FLUSHALL whose engine promise rejects still answers, with the
   t.ok(pending instanceof Promise)
   await pending
   t.equal(session.out.take().toString(), '-ERR INTERNAL ring gone\r\n')
+})
+
+t.test('SAVE/BGSAVE/LASTSAVE/SNAPSHOT/RESTORE - a host without snapshots answers so; a failed save answers its catalog code', async (t) => {
+  const bare = new RespCommands(host(() => new Result()))
+  const session = new RespSession(1, new RespWriter(), 0)
+  for (const name of ['SAVE', 'BGSAVE', 'LASTSAVE', 'SNAPSHOT', 'RESTORE']) {
+    t.equal(run(bare, session, name), '-ERR snapshots are not available on this server\r\n', name)
+  }
+  const failing = new RespCommands({
+    ...host(() => new Result()),
+    snapshots: {
+      saving: false,
+      lastSaveMs: 1_700_000_000_999,
+      save: async () => await Promise.reject(new SlabcacheError('SNAPSHOT_IO', 'snapshot /data/dump.slab could not be written: ENOSPC')),
+      saveInBackground: () => true,
+      restore: async () => await Promise.reject(new Error('job thread died'))
+    }
+  })
+  t.equal(run(failing, session, 'LASTSAVE'), ':1700000000\r\n', 'unix seconds, rounded down')
+  for (const [name, reply] of [
+    ['SAVE', '-ERR SNAPSHOT_IO snapshot /data/dump.slab could not be written: ENOSPC\r\n'],
+    ['SNAPSHOT', '-ERR SNAPSHOT_IO snapshot /data/dump.slab could not be written: ENOSPC\r\n'],
+    ['RESTORE', '-ERR INTERNAL job thread died\r\n']
+  ] as const) {
+    const pending = failing.execute(session, [Buffer.from(name)], 1)
+    t.ok(pending instanceof Promise, `${name} replies when the manager settles`)
+    await pending
+    t.equal(session.out.take().toString('latin1'), reply, name)
+  }
 })
 
 t.test('errors - every catalog code has one single-line RESP reply with a Redis error prefix', async (t) => {
