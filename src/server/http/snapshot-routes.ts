@@ -41,12 +41,13 @@ export function registerSnapshotRoutes (router: Router, snapshots: SnapshotManag
       sendError(res, 'FORBIDDEN', `${verb} of the whole server needs the admin token; a tenant's credential may name its own tenant with ?tenant=${encodeURIComponent(principal.tenantName)}`)
       return undefined
     }
-    const tenant = tenants.byName(target.tenantName)
-    if (tenant === undefined) { sendError(res, 'TENANT_NOT_FOUND', `no tenant named "${target.tenantName}"`); return undefined }
-    if (!principal.admin && tenant.id !== principal.tenantId) {
+    // Permission before existence: a tenant must not learn which other tenant names exist.
+    if (!principal.admin && target.tenantName !== principal.tenantName) {
       sendError(res, 'FORBIDDEN', `a tenant's credential may ${verb.toLowerCase()} only its own tenant ("${principal.tenantName}")`)
       return undefined
     }
+    const tenant = tenants.byName(target.tenantName)
+    if (tenant === undefined) { sendError(res, 'TENANT_NOT_FOUND', `no tenant named "${target.tenantName}"`); return undefined }
     return tenant.id
   }
 
