@@ -1,11 +1,14 @@
 // Snapshot endpoints over HTTP (issue 6): POST /v1/snapshots (whole or ?tenant=), GET
-// /v1/snapshots, POST /v1/snapshots/restore; who may call them, and every error they answer.
-import { existsSync } from 'node:fs'
+// /v1/snapshots, POST /v1/snapshots/restore; who may call them, and every error they answer
+// (damaged files and disk errors also through RESP RESTORE/SAVE, on the same server).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { ConfigOverrides } from '../../src/config/load-config.js'
 import { startTestServer, type TestServer } from '../fixtures/server.js'
 import { assertError, call } from '../fixtures/http.js'
+import { RawClient, respCommand } from '../fixtures/raw-client.js'
+import { crc32c } from '../../src/persist/crc32c.js'
 
 const ADMIN_TOKEN = 'admin-token-for-tests'
 const TENANTS: ConfigOverrides = {
@@ -23,6 +26,14 @@ async function start (t: Test, overrides: ConfigOverrides = {}): Promise<{ serve
   const dataDir = t.testdir({})
   const server = await startTestServer(t, { dataDir, ...overrides })
   return { server, dataDir }
+}
+
+/** `bytes` with another format version and a header CRC32C that matches it (a future file). */
+function withVersion (bytes: Buffer, version: number): Buffer {
+  const copy = Buffer.from(bytes)
+  copy.writeUInt32LE(version, 8)
+  copy.writeUInt32LE(crc32c(copy, 0, 60), 60)
+  return copy
 }
 
 async function put (t: Test, server: TestServer, key: string, value: string, headers: Record<string, string> = {}): Promise<void> {
@@ -188,4 +199,58 @@ t.test('POST /v1/snapshots while a snapshot runs - 409 SNAPSHOT_IN_PROGRESS, and
   const info = await first
   t.equal(info.items, 30_000, 'the running snapshot completed with every item')
   t.equal((await call(`${server.url}/v1/snapshots`, 'POST')).status, 201, 'the next snapshot is accepted')
+})
+
+t.test('restore of a damaged file - flipped bit, truncated, wrong version: refused with its code over HTTP and RESP; nothing changes', async (t) => {
+  const { server } = await start(t)
+  for (let i = 0; i < 200; i++) await put(t, server, `k${i}`, `value-${i}`)
+  const saved = await call(`${server.url}/v1/snapshots`, 'POST')
+  t.equal(saved.status, 201)
+  const file: string = saved.body.snapshot.file
+  const good = readFileSync(file)
+  // Data written after the snapshot: any (even partial) load would overwrite or remove it.
+  for (let i = 0; i < 200; i++) await put(t, server, `k${i}`, `after-${i}`)
+  await put(t, server, 'only-after', 'x')
+
+  const flipped = Buffer.from(good)
+  flipped[Math.floor(good.length / 2)]! ^= 0x10
+  const damages: Array<[string, Buffer, string]> = [
+    ['one flipped bit', flipped, 'SNAPSHOT_CORRUPT'],
+    ['cut in half', good.subarray(0, Math.floor(good.length / 2)), 'SNAPSHOT_TRUNCATED'],
+    ['format version 99 (header CRC valid)', withVersion(good, 99), 'SNAPSHOT_VERSION'],
+    ['not a snapshot (wrong magic)', Buffer.concat([Buffer.from('NOTASNAP'), good.subarray(8)]), 'SNAPSHOT_VERSION']
+  ]
+  const raw = await RawClient.open(t, server.respPort)
+  for (const [what, bytes, code] of damages) {
+    writeFileSync(file, bytes)
+    const reply = await call(`${server.url}/v1/snapshots/restore`, 'POST')
+    assertError(t, reply, 500, code, `HTTP: ${what}`)
+    t.match(reply.body.error.message, file, `${what}: the message names the file`)
+    raw.write(respCommand('RESTORE'))
+    t.match(await raw.line(), new RegExp(`^-ERR ${code} `), `RESP: ${what}`)
+  }
+  for (let i = 0; i < 200; i++) {
+    if (await get(server, `k${i}`) !== `after-${i}`) t.fail(`k${i} changed: the refused file was partly loaded`)
+  }
+  t.equal(await get(server, 'only-after'), 'x', 'nothing was removed either')
+  const stats = await call(`${server.url}/v1/stats`, 'GET')
+  t.equal(stats.body.items, 201, 'the item count is what it was')
+})
+
+t.test('disk errors - a data dir where snapshots/ cannot be created answers SNAPSHOT_IO over HTTP and RESP', async (t) => {
+  const dataDir = t.testdir({ snapshots: 'a file where the snapshot directory should be' })
+  const server = await startTestServer(t, { dataDir })
+  await put(t, server, 'k', 'v')
+  const saved = await call(`${server.url}/v1/snapshots`, 'POST')
+  assertError(t, saved, 500, 'SNAPSHOT_IO', 'POST /v1/snapshots')
+  t.match(saved.body.error.message, join(dataDir, 'snapshots'), 'the message names the path')
+  assertError(t, await call(`${server.url}/v1/snapshots`, 'GET'), 500, 'SNAPSHOT_IO', 'GET /v1/snapshots')
+  const raw = await RawClient.open(t, server.respPort)
+  raw.write(respCommand('LASTSAVE'))
+  const before = await raw.line()
+  raw.write(respCommand('SAVE') + respCommand('SNAPSHOT') + respCommand('LASTSAVE') + respCommand('GET', 'k'))
+  t.match(await raw.line(), /^-ERR SNAPSHOT_IO /, 'SAVE')
+  t.match(await raw.line(), /^-ERR SNAPSHOT_IO /, 'SNAPSHOT')
+  t.equal(await raw.line(), before, 'LASTSAVE did not move: no save succeeded')
+  t.same(await raw.lines(2), ['$1', 'v'], 'the server keeps serving its data')
 })
