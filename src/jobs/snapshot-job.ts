@@ -52,8 +52,13 @@ export function readSnapshot (task: { file: string }): ReadSnapshotResult {
   }
   try {
     const snapshot = verifySnapshot(bytes, task.file)
-    // Transfer needs a buffer of its own (small files may sit in a shared pool).
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes)
+    // Transfer needs a buffer of its own: a small file may sit in this thread's Buffer pool,
+    // and transferring the pool would detach it under every later allocation here.
+    let own = bytes
+    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) {
+      own = Buffer.allocUnsafeSlow(bytes.length)
+      bytes.copy(own)
+    }
     const result: ReadSnapshotResult = { error: null, bytes: own, snapshot }
     // Piscina transfers only what a top-level movable names: wrap the result in one.
     return move({ [transferableSymbol]: [own.buffer], [valueSymbol]: result } as never) as unknown as ReadSnapshotResult
