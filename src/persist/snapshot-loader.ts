@@ -22,7 +22,7 @@ import { yieldToRequests } from './snapshot-writer.js'
 
 /** Records inserted per slice, and buckets cleared per slice. */
 const INSERT_SLICE_ITEMS = 512
-const FLUSH_SLICE_BUCKETS = 1024
+const FLUSH_SLICE_BUCKETS = 256
 
 export interface LoadProgress {
   done: number
