@@ -15,14 +15,13 @@ import { SlabcacheError } from '../errors.js'
 import { keyHash, shardOf } from '../core/key-hash.js'
 import { SetMode, StoreStatus, WriteOptions } from '../core/slab-store.js'
 import type { ShardSet } from '../shard/shard-set.js'
-import type { Clock } from '../util/clock.js'
 import { RECORD_FIXED_BYTES } from './snapshot-format.js'
-import type { VerifiedSnapshot } from './snapshot-verify.js'
+import type { LoadOrder } from './snapshot-order.js'
 import { yieldToRequests } from './snapshot-writer.js'
 
 /** Records inserted per slice, and buckets cleared per slice. */
 const INSERT_SLICE_ITEMS = 512
-const FLUSH_SLICE_BUCKETS = 1024
+const FLUSH_SLICE_BUCKETS = 256
 
 export interface LoadProgress {
   done: number
@@ -38,44 +37,14 @@ export interface LoadResult {
 }
 
 /**
- * Replaces the contents of `tenantId` (null: every tenant) with the records of `snapshot`
- * (in `bytes`) that belong to it. `onProgress` is called about once a second.
+ * Replaces the contents of `tenantId` (null: every tenant) with the records of a verified
+ * snapshot (`bytes`) at `order.offsets`, in that order. `onProgress` is called about once a second.
  */
-export async function loadSnapshot (shards: ShardSet, clock: Clock, bytes: Buffer, snapshot: VerifiedSnapshot, tenantId: number | null,
+export async function loadSnapshot (shards: ShardSet, bytes: Buffer, order: LoadOrder, tenantId: number | null,
   onProgress?: (progress: LoadProgress) => void): Promise<LoadResult> {
-  // 1. Index the records in scope: offset and CAS; expired ones are skipped here.
-  const nowMs = clock.nowMs()
-  let offsets = new Float64Array(1024)
-  let cases = new Float64Array(1024)
-  let total = 0
-  let skippedExpired = 0
-  for (const block of snapshot.blocks) {
-    let at = block.payloadOffset
-    for (let i = 0; i < block.items; i++) {
-      const next = at + recordLength(bytes, at)
-      const tenant = bytes.readUInt32LE(at)
-      if (tenantId === null || tenant === tenantId) {
-        const expiryMs = bytes.readDoubleLE(at + 8)
-        if (expiryMs !== 0 && expiryMs <= nowMs) {
-          skippedExpired++
-        } else {
-          if (total === offsets.length) {
-            offsets = grow(offsets)
-            cases = grow(cases)
-          }
-          offsets[total] = at
-          cases[total] = bytes.readDoubleLE(at + 16)
-          total++
-        }
-      }
-      at = next
-    }
-  }
-  const order = new Uint32Array(total)
-  for (let i = 0; i < total; i++) order[i] = i
-  order.sort((a, b) => cases[a]! - cases[b]!)
-
-  // 2. Clear the target, a slice at a time.
+  const offsets = order.offsets
+  const total = offsets.length
+  // 1. Clear the target, a slice at a time.
   for (let id = 0; id < shards.count; id++) {
     let cursor = 0
     do {
@@ -86,7 +55,7 @@ export async function loadSnapshot (shards: ShardSet, clock: Clock, bytes: Buffe
     } while (cursor !== 0)
   }
 
-  // 3. Insert, oldest write first.
+  // 2. Insert, oldest write first (the job sorted them).
   const write = new WriteOptions()
   write.mode = SetMode.SET
   write.keepTtl = false
@@ -95,7 +64,7 @@ export async function loadSnapshot (shards: ShardSet, clock: Clock, bytes: Buffe
   const started = performance.now()
   let lastReport = started
   for (let n = 0; n < total; n++) {
-    const at = offsets[order[n]!]!
+    const at = offsets[n]!
     const tenant = bytes.readUInt32LE(at)
     const valueLength = bytes.readUInt32LE(at + 24)
     const keyLength = bytes.readUInt16LE(at + 28)
@@ -139,25 +108,12 @@ export async function loadSnapshot (shards: ShardSet, clock: Clock, bytes: Buffe
     }
   }
 
-  // 4. What is left of what was stored (later records evicted earlier ones when memory is short).
+  // 3. What is left of what was stored (later records evicted earlier ones when memory is short).
   let present = 0
   for (let id = 0; id < shards.count; id++) {
     const store = shards.store(id)
     present += tenantId === null ? store.stats().items : store.tenantStats(tenantId).items
   }
   const items = Math.min(stored, present)
-  return { items, skippedExpired, evicted: refused + (stored - items) }
-}
-
-/** Length of the (verified) record at `at`. */
-function recordLength (b: Buffer, at: number): number {
-  let p = at + RECORD_FIXED_BYTES + b.readUInt16LE(at + 28) + b[at + 31]!
-  for (let t = b[at + 30]!; t > 0; t--) p += 2 + b.readUInt16LE(p)
-  return p + b.readUInt32LE(at + 24) - at
-}
-
-function grow (array: Float64Array): Float64Array<ArrayBuffer> {
-  const grown = new Float64Array(array.length * 2)
-  grown.set(array)
-  return grown
+  return { items, skippedExpired: order.skippedExpired, evicted: refused + (stored - items) }
 }

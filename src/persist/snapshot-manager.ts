@@ -130,13 +130,13 @@ export class SnapshotManager {
     return await this.#exclusive(async () => {
       const file = await this.#pickFile(tenantId)
       const started = performance.now()
-      const { bytes, snapshot } = await this.#pool.readSnapshot(file)
+      const { bytes, snapshot, order } = await this.#pool.readSnapshot({ file, tenantId, nowMs: this.#clock.nowMs() })
       if (snapshot.header.tenantId !== WHOLE_SERVER && snapshot.header.tenantId !== tenantId) {
         throw new SlabcacheError('SNAPSHOT_CORRUPT', `snapshot ${file} holds tenant ${snapshot.header.tenantId}, not ${tenantId ?? 'the whole server'}`)
       }
       this.#logger?.info({ file, tenantId, items: snapshot.trailer.items }, 'restoring snapshot')
       const onProgress = (progress: LoadProgress): void => { this.#logger?.info({ file, ...progress }, 'restore progress') }
-      const loaded = await loadSnapshot(this.#shards, this.#clock, bytes, snapshot, tenantId, onProgress)
+      const loaded = await loadSnapshot(this.#shards, bytes, order, tenantId, onProgress)
       const info = { file, tenantId, ...loaded, durationMs: performance.now() - started }
       this.#logger?.info({ ...info, durationMs: Math.round(info.durationMs) }, 'snapshot restored')
       return info
@@ -148,12 +148,18 @@ export class SnapshotManager {
    * file is an error (the server must not start empty and then overwrite it with a snapshot).
    */
   async restoreOnStart (): Promise<RestoreInfo | null> {
+    await this.#removeStaleTemps()
     try {
       await fs.access(path.join(this.dir, WHOLE_FILE))
     } catch {
       return null
     }
     return await this.restore()
+  }
+
+  /** Resolves once no snapshot or restore is running (whatever their outcome). */
+  async settle (): Promise<void> {
+    while (this.#busy !== null) await this.#busy.catch(() => {})
   }
 
   /** Stops the interval, waits for a running snapshot or restore, and ends the job threads. */
@@ -194,6 +200,18 @@ export class SnapshotManager {
     const ownMs = await createdMsOf(own)
     const wholeMs = await createdMsOf(whole)
     return ownMs >= wholeMs ? own : whole
+  }
+
+  /** Temp files a killed process left behind (`<name>.tmp-<pid>` of another pid). */
+  async #removeStaleTemps (): Promise<void> {
+    let names: string[]
+    try { names = await fs.readdir(this.dir) } catch { return }
+    for (const name of names) {
+      if (/\.slab\.tmp-\d+$/.test(name) && !name.endsWith(`.tmp-${process.pid}`)) {
+        await fs.rm(path.join(this.dir, name), { force: true })
+        this.#logger?.info({ file: path.join(this.dir, name) }, 'removed an unfinished snapshot left by an earlier process')
+      }
+    }
   }
 
   #intervalSave (): void {

@@ -6,7 +6,8 @@
  */
 import { Piscina } from 'piscina'
 import { SlabcacheError } from '../errors.js'
-import type { ReadSnapshotResult, WriteBlockTask } from '../jobs/snapshot-job.js'
+import type { ReadSnapshotResult, ReadSnapshotTask, WriteBlockTask } from '../jobs/snapshot-job.js'
+import type { LoadOrder } from './snapshot-order.js'
 import type { VerifiedSnapshot } from './snapshot-verify.js'
 
 const JOB_URL = new URL('../../dist/jobs/snapshot-job.js', import.meta.url)
@@ -19,11 +20,14 @@ export class SnapshotPool {
     return await this.#pool.run(task, { name: 'writeBlock', transferList: [task.payload.buffer as ArrayBuffer] }) as number
   }
 
-  /** Reads and verifies `file` completely; throws its SlabcacheError if it is refused. */
-  async readSnapshot (file: string): Promise<{ bytes: Buffer, snapshot: VerifiedSnapshot }> {
-    const result = await this.#pool.run({ file }, { name: 'readSnapshot' }) as ReadSnapshotResult
+  /**
+   * Reads and verifies `task.file` completely and works out its load order; throws the
+   * file's SlabcacheError if it is refused.
+   */
+  async readSnapshot (task: ReadSnapshotTask): Promise<{ bytes: Buffer, snapshot: VerifiedSnapshot, order: LoadOrder }> {
+    const result = await this.#pool.run(task, { name: 'readSnapshot' }) as ReadSnapshotResult
     if (result.error !== null) throw new SlabcacheError(result.error.code, result.error.message)
-    return { bytes: Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength), snapshot: result.snapshot }
+    return { bytes: Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength), snapshot: result.snapshot, order: result.order }
   }
 
   async close (): Promise<void> { await this.#pool.destroy() }

@@ -70,15 +70,15 @@ export async function writeSnapshot (shards: ShardSet, pool: SnapshotPool, clock
     const flush = async (shard: number): Promise<void> => {
       const count = out.items
       const payload = out.take()
-      // Read before writeBlock: transferring the payload to a job thread detaches it (length 0).
-      const payloadLength = payload.length
+      // Read before the call: the transfer detaches the payload (its length becomes 0).
+      const length = payload.length
       const write = pool.writeBlock({ fd, position, shard, items: count, payload })
       // Failures are collected, not left unhandled; the loop checks them after every slice.
       pending.push(write.catch((error: unknown) => { failure ??= error }))
-      position += BLOCK_HEADER_BYTES + payloadLength
+      position += BLOCK_HEADER_BYTES + length
       blocks++
       items += count
-      payloadBytes += payloadLength
+      payloadBytes += length
       if (pending.length >= MAX_PENDING_WRITES) await pending.shift()
     }
     for (let shard = 0; shard < shards.count; shard++) {

@@ -68,6 +68,9 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   closers.push(async () => {
     if (snapshotOnClose) {
       try {
+        // An interval snapshot may be running: it started before the listeners closed, so
+        // wait for it and take the shutdown snapshot after it.
+        await snapshots.settle()
         await snapshots.save()
       } catch (error) {
         logger?.error({ err: error }, 'shutdown snapshot failed')
