@@ -194,8 +194,14 @@ function infoCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: 
   const requested: string[] = []
   for (let i = 1; i < argc; i++) requested.push(argText(argv[i]!).toLowerCase())
   const host = x.host
+  const snapshots = host.snapshots
   s.out.bulkString(formatInfo(requested, {
-    stats: x.stats(), process: host.processInfo(), counters: host.counters, settings: host.settings, nowMs: x.nowMs()
+    stats: x.stats(),
+    process: host.processInfo(),
+    counters: host.counters,
+    settings: host.settings,
+    nowMs: x.nowMs(),
+    ...(snapshots !== undefined ? { persistence: { saving: snapshots.saving, lastSaveMs: snapshots.lastSaveMs } } : {})
   }))
 }
 

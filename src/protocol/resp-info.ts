@@ -16,6 +16,8 @@ export interface InfoInput {
   readonly counters: RespCounters
   readonly settings: RespSettings
   readonly nowMs: number
+  /** Snapshot state (SAVE/BGSAVE); absent when the server has no snapshots. */
+  readonly persistence?: { readonly saving: boolean, readonly lastSaveMs: number }
 }
 
 /** Sections in output order; `default`, `all` and `everything` select all of them. */
@@ -69,7 +71,9 @@ function fields (input: InfoInput, section: Section): Array<[string, string | nu
       ['loading', 0],
       ['async_loading', 0],
       ['rdb_changes_since_last_save', 0],
-      ['rdb_bgsave_in_progress', 0],
+      // Tools poll these after BGSAVE; a running snapshot of any kind counts as a save in progress.
+      ['rdb_bgsave_in_progress', input.persistence?.saving === true ? 1 : 0],
+      ['rdb_last_save_time', Math.floor((input.persistence?.lastSaveMs ?? 0) / 1000)],
       ['aof_enabled', 0]
     ]
     case 'stats': return [

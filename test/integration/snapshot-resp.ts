@@ -79,7 +79,24 @@ t.test('BGSAVE - started at once; a second one while it runs is refused with Red
   t.equal(list.length, 1, 'exactly one snapshot was written')
   t.equal(list[0]!.items, 1)
   raw.write(respCommand('LASTSAVE'))
-  t.match(await raw.line(), /^:\d{10}$/, 'LASTSAVE is an integer of unix seconds')
+  const lastsave = await raw.line()
+  t.match(lastsave, /^:\d{10}$/, 'LASTSAVE is an integer of unix seconds')
+  const redis = await redisAs(t, server)
+  const info = await redis.info('persistence')
+  t.match(info, /\r\nrdb_bgsave_in_progress:0\r\n/, 'INFO: no save in progress any more')
+  t.match(info, `\r\nrdb_last_save_time:${lastsave.slice(1)}\r\n`, 'INFO: rdb_last_save_time is LASTSAVE')
+})
+
+t.test('INFO persistence - rdb_bgsave_in_progress is 1 while a BGSAVE runs', async (t) => {
+  const { server } = await start(t)
+  const raw = await RawClient.open(t, server.respPort)
+  raw.write(respCommand('SET', 'k', 'v') + respCommand('BGSAVE') + respCommand('INFO', 'persistence'))
+  t.same(await raw.lines(2), ['+OK', '+Background saving started'])
+  await raw.line() // the bulk length
+  const lines: string[] = []
+  for (let line = await raw.line(); line !== ''; line = await raw.line()) lines.push(line)
+  t.ok(lines.includes('rdb_bgsave_in_progress:1'), 'the save started by BGSAVE is still running when INFO runs right after it')
+  await saveFinished(server)
 })
 
 t.test('SAVE - holds back only its own connection\'s later commands; replies stay in order', async (t) => {
