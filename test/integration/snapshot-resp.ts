@@ -99,6 +99,25 @@ t.test('INFO persistence - rdb_bgsave_in_progress is 1 while a BGSAVE runs', asy
   await saveFinished(server)
 })
 
+t.test('BGSAVE and SAVE during a restore - refused with Redis\'s in-progress text; the restore completes', async (t) => {
+  const { server } = await start(t, { memoryBytes: 64 * 1024 * 1024 })
+  const redis = await redisAs(t, server)
+  for (let from = 0; from < 20_000; from += 1000) {
+    const args: string[] = []
+    for (let i = from; i < from + 1000; i++) args.push(`k${i}`, 'v'.repeat(200))
+    await redis.mset(...args)
+  }
+  await server.snapshots.save()
+  let settled = false
+  const restoring = server.snapshots.restore().finally(() => { settled = true })
+  const raw = await RawClient.open(t, server.respPort)
+  raw.write(respCommand('BGSAVE') + respCommand('SAVE'))
+  t.same(await raw.lines(2), [IN_PROGRESS, IN_PROGRESS])
+  t.notOk(settled, 'the restore was still running when they were answered')
+  t.equal((await restoring).items, 20_000)
+  t.same(await server.snapshots.list().then((list) => list.length), 1, 'no second snapshot was written')
+})
+
 t.test('SAVE - holds back only its own connection\'s later commands; replies stay in order', async (t) => {
   const { server } = await start(t)
   const raw = await RawClient.open(t, server.respPort)
