@@ -109,8 +109,10 @@ export function exportBuckets (store: SlabStore, tenantId: number, cursor: numbe
         target[at + 30] = tagCount
         target[at + 31] = contentTypeLength
         at += RECORD_FIXED_BYTES
+        // Short copies byte by byte: Buffer#copy makes a view per call (see slab-values.ts copyOut).
         const keyStart = ref * 8 + ITEM_HEADER_BYTES
-        bytes.copy(target, at, keyStart, keyStart + keyLength)
+        if (keyLength <= 64) for (let i = 0; i < keyLength; i++) target[at + i] = bytes[keyStart + i]!
+        else bytes.copy(target, at, keyStart, keyStart + keyLength)
         at += keyLength
         if ((meta & META_EXT) !== 0) {
           const ctStart = ref * 8 + contentTypeOffset(words, ref, keyLength)

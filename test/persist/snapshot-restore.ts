@@ -137,3 +137,39 @@ t.test('one snapshot or restore at a time: a second is refused with SNAPSHOT_IN_
   t.match(await server.snapshots.restore({ tenantId: 5 }), { items: 0 }, 'a tenant without items restores nothing from the whole snapshot')
   t.equal(server.engine.stats().items, 50, 'and the default tenant is untouched')
 })
+
+t.test('a snapshot taken during a write load holds, for every key, a value some write stored for it', async (t) => {
+  const server = await startTestServer(t)
+  const redis = await redisPlain(t, server)
+  const keys = 3000
+  const valueOf = (key: number, version: number): string => `${key}/${version}/${'p'.repeat((key * 7 + version * 13) % 300)}`
+  const seed = redis.pipeline()
+  for (let k = 0; k < keys; k++) seed.set(`w:${k}`, valueOf(k, 0))
+  await seed.exec()
+  let stop = false
+  let version = 0
+  const load = (async () => {
+    while (!stop) {
+      version++
+      const pipeline = redis.pipeline()
+      for (let i = 0; i < 200; i++) {
+        const k = (version * 811 + i * 97) % keys
+        pipeline.set(`w:${k}`, valueOf(k, version))
+      }
+      await pipeline.exec()
+    }
+  })()
+  const saved = await server.snapshots.save()
+  const versionsDuringSave = version
+  stop = true
+  await load
+  t.ok(versionsDuringSave > 0, `${versionsDuringSave} write batches ran during the snapshot`)
+  t.equal(saved.items, keys)
+  await server.snapshots.restore()
+  const values = await redis.mget(...Array.from({ length: keys }, (_, k) => `w:${k}`))
+  const bad = values.filter((value, k) => {
+    const [key, v] = (value ?? '').split('/')
+    return value === null || Number(key) !== k || value !== valueOf(k, Number(v)) || Number(v) > version
+  })
+  t.same(bad, [], 'every restored value is one that was written for its key')
+})
