@@ -199,6 +199,66 @@ export function parseCounter (memory: SlabMemory, ref: number, mode: CounterMode
   return value
 }
 
+/** Largest counter magnitude the number paths handle (2^53 − 1: every integer up to it is exact). */
+export const SAFE_COUNTER = Number.MAX_SAFE_INTEGER
+/** `smallCounter`'s answer when the number path does not apply (the BigInt path decides). */
+export const NOT_SMALL = -Infinity
+
+/**
+ * The decimal integer item `ref` holds as a number, when it has at most 15 digits (so it is
+ * exact) and follows `mode`'s rules (as `parseCounter`); NOT_SMALL otherwise — longer, chunked,
+ * empty or not a number: `parseCounter` then gives the exact answer. Under the lock; no
+ * allocation (INCR's fast path: no BigInt, no string).
+ */
+export function smallCounter (memory: SlabMemory, ref: number, mode: CounterMode): number {
+  const words = memory.words
+  const meta = words[ref * 2 + I_META]!
+  const length = words[ref * 2 + I_VALUE_LEN]!
+  if ((meta & META_CHUNKED) !== 0 || length === 0 || length > 16) return NOT_SMALL
+  const bytes = memory.bytes
+  const start = ref * 8 + dataOffset(words, ref, meta)
+  let i = 0
+  const negative = bytes[start] === 0x2d
+  if (negative) {
+    if (mode === CounterMode.MEMCACHED || length === 1) return NOT_SMALL
+    i = 1
+  }
+  if (length - i > 15) return NOT_SMALL
+  if (mode === CounterMode.REDIS && bytes[start + i] === 0x30 && (negative || length > i + 1)) return NOT_SMALL
+  let value = 0
+  for (; i < length; i++) {
+    const digit = bytes[start + i]! - 0x30
+    if (digit < 0 || digit > 9) return NOT_SMALL
+    value = value * 10 + digit
+  }
+  return negative ? -value : value
+}
+
+/** Decimal digits (and sign) of integer `value` (|value| ≤ SAFE_COUNTER). */
+export function counterLength (value: number): number {
+  let length = value < 0 ? 2 : 1
+  for (let rest = Math.abs(value); rest >= 10; rest = Math.floor(rest / 10)) length++
+  return length
+}
+
+/**
+ * Rewrites item `ref`'s inline value as the decimal `value` of `length` bytes (counterLength),
+ * in place; the caller checked that the chunk has room and holds the lock with the seqlock
+ * odd. Sets the value length; the caller fixes the byte totals.
+ */
+export function writeCounter (memory: SlabMemory, ref: number, value: number, length: number): void {
+  const words = memory.words
+  const bytes = memory.bytes
+  const start = ref * 8 + dataOffset(words, ref, words[ref * 2 + I_META]!)
+  let rest = Math.abs(value)
+  for (let at = start + length - 1; at >= start; at--) {
+    bytes[at] = 0x30 + rest % 10
+    rest = Math.floor(rest / 10)
+  }
+  if (value < 0) bytes[start] = 0x2d
+  words[ref * 2 + I_VALUE_LEN] = length
+}
+
 /**
  * Copies `length` bytes at slab byte `start` into `target` (byteOffset 0, 4-aligned, with room
  * for `length` rounded up to whole words; `targetWords` is its u32 view). Does not allocate:
