@@ -657,7 +657,9 @@ export class SlabStore {
     // Re-find the old item: allocation may have evicted it.
     const old = this.index.find(tenantId, key, hash)
     this.lock.journal(J_SET_COMMIT, ref, old)
-    if (old !== 0) this.#removeItem(old, true) // an overwrite: neither a delete nor an eviction
+    // An overwrite (neither a delete nor an eviction); the old item's key is this key, so its
+    // hash is known and not recomputed.
+    if (old !== 0) this.#removeItem(old, true, hash)
     this.faultHook?.('set:old-removed')
     this.#linkItem(ref, hash)
     // The reservations taken for this write become the item's memberships.
@@ -710,14 +712,17 @@ export class SlabStore {
     doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
   }
 
-  /** Unlinks live item `ref` everywhere and frees its chunks. Accounting included. */
-  #removeItem (ref: number, onWheel: boolean): void {
+  /**
+   * Unlinks live item `ref` everywhere and frees its chunks. Accounting included. `knownHash`:
+   * the hash of its (tenant, key) when the caller has it (-1: computed here).
+   */
+  #removeItem (ref: number, onWheel: boolean, knownHash = -1): void {
     const words = this.#words
     const doubles = this.#doubles
     const meta = words[ref * 2 + I_META]!
     const keyLength = metaKeyLength(meta)
     const tenantId = metaTenant(meta)
-    const hash = keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
+    const hash = knownHash !== -1 ? knownHash : keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
     this.index.unlink(ref, hash)
     this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, tenantId, ref)
     if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
@@ -810,4 +815,5 @@ export class SlabStore {
 export { CounterMode, SetMode, StoreStatus } from './store-status.js'
 export { MAX_TENANTS, PAGE_FREE }
 export { ReadResult }
+export type { ValueSink } from './slab-values.js'
 export type { SlabStats, TenantStats }

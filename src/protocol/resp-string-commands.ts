@@ -119,9 +119,10 @@ function setGeneric (x: RespContext, s: RespSession, key: Uint8Array, value: Uin
 }
 
 function getCommand (x: RespContext, s: RespSession, argv: Uint8Array[]): void {
-  const result = x.get(argv[1]!)
+  // The store copies a hit's value straight into the reply (RespWriter is its ValueSink).
+  const result = x.getInto(argv[1]!, s.out)
   if (x.failed(s.out, result)) return
-  if (result.status === StoreStatus.OK) s.out.bulk(result.value!, 0, result.valueLength)
+  if (result.status === StoreStatus.OK) s.out.commitValue()
   else s.out.nullBulk()
 }
 
@@ -197,10 +198,10 @@ function mgetCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: 
   if (!x.keysFit(out, argv, 1, argc)) return
   out.array(argc - 1)
   for (let i = 1; i < argc; i++) {
-    const result = x.get(argv[i]!)
+    const result = x.getInto(argv[i]!, out)
     // An engine failure on one key becomes an error element; the array stays well formed.
     if (x.failed(out, result)) continue
-    if (result.status === StoreStatus.OK) out.bulk(result.value!, 0, result.valueLength)
+    if (result.status === StoreStatus.OK) out.commitValue()
     else out.nullBulk()
   }
 }
