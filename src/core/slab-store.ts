@@ -105,6 +105,8 @@ export class SlabStore {
   readonly #reclaim: SlabReclaim
   /** Tenant byte quotas: making room before a write, trimming after it and in maintenance (slab-quota.ts). */
   readonly #quota: SlabQuota
+  /** Items removed by this store (any cause); lets a write skip re-finding an item it found. */
+  #removals = 0
   /** Optional fault injection for crash tests: called at named points inside mutations. */
   faultHook: ((point: string) => void) | null = null
 
@@ -584,6 +586,8 @@ export class SlabStore {
   #set (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions): StoreStatus {
     const mode = options.mode
     const old = this.#findLive(tenantId, key, hash)
+    // If no item is removed from here to the commit, `old` is still the key's item (or none).
+    const removals = this.#removals
     let flags = options.flags
     let expiryMs = options.expiryMs
     if (old !== 0 && options.keepTtl) expiryMs = this.#doubles[old + F_EXPIRY]!
@@ -616,7 +620,7 @@ export class SlabStore {
       }
     }
     if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
-    return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs)
+    return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs, old, removals)
   }
 
   /**
@@ -624,7 +628,7 @@ export class SlabStore {
    * readers: under the odd seqlock; for repair: journaled) replaces whatever item holds the key.
    */
   #commitNew (tenantId: number, key: Uint8Array, hash: number, first: Uint8Array, second: Uint8Array | null,
-    flags: number, expiryMs: number): StoreStatus {
+    flags: number, expiryMs: number, knownOld = -1, removalsAtFind = -1): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
     if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) {
@@ -654,8 +658,10 @@ export class SlabStore {
     writeValue(this.memory, ref, key.length, first, 0)
     if (second !== null) writeValue(this.memory, ref, key.length, second, first.length)
     this.faultHook?.('set:written')
-    // Re-find the old item: allocation may have evicted it.
-    const old = this.index.find(tenantId, key, hash)
+    // The old item as the caller found it (`knownOld`, when it says so) if nothing was removed
+    // since (#removals counts every item removal); else re-find it: making room may have
+    // evicted it.
+    const old = knownOld !== -1 && this.#removals === removalsAtFind ? knownOld : this.index.find(tenantId, key, hash)
     this.lock.journal(J_SET_COMMIT, ref, old)
     // An overwrite (neither a delete nor an eviction); the old item's key is this key, so its
     // hash is known and not recomputed.
@@ -723,6 +729,7 @@ export class SlabStore {
     const keyLength = metaKeyLength(meta)
     const tenantId = metaTenant(meta)
     const hash = knownHash !== -1 ? knownHash : keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
+    this.#removals++
     this.index.unlink(ref, hash)
     this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, tenantId, ref)
     if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)

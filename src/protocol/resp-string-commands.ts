@@ -94,7 +94,8 @@ function setGeneric (x: RespContext, s: RespSession, key: Uint8Array, value: Uin
     if (old.status === StoreStatus.OK) out.bulk(old.value!, 0, old.valueLength)
     else out.nullBulk()
   }
-  const nowMs = x.nowMs()
+  // The clock is read only for an expiry (a plain SET needs none).
+  const nowMs = atMs !== 0 ? x.nowMs() : 0
   if (atMs !== 0 && atMs <= nowMs) {
     // Already expired (EXAT/PXAT in the past): Redis stores the key and it expires at once;
     // the net effect is that the key is gone, if the NX/XX condition let the write happen.
