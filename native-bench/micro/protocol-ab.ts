@@ -13,11 +13,11 @@
  * Inputs are the same bytes for both builds: protocol-pipeline.ts's batches of 16 requests
  * (`key:<12 digits>`, 100-byte values, 100 k keys preloaded; INCR over 1000 counters; the
  * memcached 90/10 GET/SET mix).
- * Run: `npm run build && A=/path/to/base/dist B=dist node --import ./native-bench/ts-loader.mjs native-bench/micro/protocol-ab.ts [get set incr mc mset]`
+ * Run: `npm run build && A=/path/to/base/dist [B=dist] node --import ./native-bench/ts-loader.mjs native-bench/micro/protocol-ab.ts [get set incr mc mset]`
  * (each dist needs node_modules reachable from it: a copy placed next to a symlinked node_modules).
  */
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const KEYS = 100_000
 const PIPELINE = 16
@@ -113,8 +113,13 @@ async function build (dist: string): Promise<Build> {
   }
 }
 
-const a = await build(process.env.A ?? '/tmp/perf3base/dist')
-const b = await build(process.env.B ?? 'dist')
+if (process.env.A === undefined) {
+  // Under `npm run bench:micro` there is no second build to compare with: say how, and pass.
+  console.log('protocol-ab: set A=<dist of the base build> (and B=<dist>, default this tree\'s dist/) to compare two builds; skipped')
+  process.exit(0)
+}
+const a = await build(process.env.A)
+const b = await build(process.env.B ?? fileURLToPath(new URL('../../dist/', import.meta.url)))
 const kinds = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['get', 'set', 'incr', 'mc', 'mset']
 let sink = 0
 let cursor = 0
