@@ -111,12 +111,20 @@ export class Engine {
         const store = this.#storeFor(command.tenantId, command.key)
         const withTags = command.withTags === true
         const read = this.#read
-        const status = withTags
-          ? store.getWithTags(command.tenantId, command.key, this.#lastHash, read)
-          : store.get(command.tenantId, command.key, this.#lastHash, read)
+        const sink = command.sink ?? null
+        read.sink = sink
+        let status: StoreStatus
+        try {
+          status = withTags
+            ? store.getWithTags(command.tenantId, command.key, this.#lastHash, read)
+            : store.get(command.tenantId, command.key, this.#lastHash, read)
+        } finally {
+          read.sink = null
+        }
         result.status = status
         if (status === StoreStatus.OK) {
-          result.value = read.value
+          // With a sink the value is already in the caller's output.
+          if (sink === null) result.value = read.value
           result.valueLength = read.valueLength
           result.flags = read.flags
           result.cas = read.cas

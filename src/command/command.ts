@@ -7,10 +7,15 @@
  */
 import type { ErrorCode } from '../errors.js'
 import type { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
+import type { ValueSink } from '../core/slab-values.js'
 
 export type Command =
-  /** withTags: also return the item's tags (read under the shard lock; allocates). */
-  | { op: 'get', tenantId: number, key: Uint8Array, withTags?: boolean }
+  /**
+   * withTags: also return the item's tags (read under the shard lock; allocates). sink: copy
+   * the value straight into the caller's output (slab-values.ts ValueSink; `result.value` is
+   * then null): the caller commits it there when the status is OK.
+   */
+  | { op: 'get', tenantId: number, key: Uint8Array, withTags?: boolean, sink?: ValueSink | null }
   /**
    * tags replace the item's tags (absent: none); APPEND, PREPEND and APPEND_OR_SET onto an
    * existing item keep its tags and content type. contentType (≤ 255 bytes) is stored with it.

@@ -35,7 +35,10 @@ import { HIT_HEAD, HIT_MASK, HIT_RING, HIT_TAIL, SlabReclaim } from './slab-recl
 import { type SlabStats, type TenantStats, readSlabStats, readTenantStats } from './slab-stats.js'
 import { SlabTags } from './slab-tags.js'
 import { TimingWheel } from './timing-wheel.js'
-import { INT64_MAX, INT64_MIN, ReadResult, UINT64_MASK, chunkBytesHeld, copyValue, itemBytes, parseCounter, readItem, writeValue } from './slab-values.js'
+import {
+  INT64_MAX, INT64_MIN, NOT_SMALL, ReadResult, SAFE_COUNTER, UINT64_MASK, chunkBytesHeld, copyValue, counterLength, itemBytes, parseCounter, readItem,
+  smallCounter, writeCounter, writeValue
+} from './slab-values.js'
 import { coverTenant } from './tenant-lru.js'
 import type { Clock } from '../util/clock.js'
 
@@ -70,6 +73,8 @@ export class WriteOptions {
 }
 
 const READ_RETRIES = 64
+/** incr deltas the in-place number path takes (BigInt, compared without allocating). */
+const SAFE_DELTA = BigInt(SAFE_COUNTER)
 
 export class SlabStore {
   readonly memory: SlabMemory
@@ -100,6 +105,8 @@ export class SlabStore {
   readonly #reclaim: SlabReclaim
   /** Tenant byte quotas: making room before a write, trimming after it and in maintenance (slab-quota.ts). */
   readonly #quota: SlabQuota
+  /** Items removed by this store (any cause); lets a write skip re-finding an item it found. */
+  #removals = 0
   /** Optional fault injection for crash tests: called at named points inside mutations. */
   faultHook: ((point: string) => void) | null = null
 
@@ -356,6 +363,13 @@ export class SlabStore {
     if (!this.#enter()) return StoreStatus.BUSY
     try {
       const ref = this.#findLive(tenantId, key, hash)
+      // Fast path: a counter within ±(2^53 − 1) before and after, whose new digits fit the
+      // item's chunk, is rewritten in place with number arithmetic (no BigInt parse, string or
+      // new item). Anything else (longer counters, wrap, overflow, errors) takes the exact path.
+      if (ref !== 0 && delta >= -SAFE_DELTA && delta <= SAFE_DELTA) {
+        const small = smallCounter(this.memory, ref, mode)
+        if (small !== NOT_SMALL && this.#incrInPlace(ref, small, Number(delta), mode)) return StoreStatus.OK
+      }
       let current = 0n
       let flags = 0
       let expiryMs = 0
@@ -572,6 +586,8 @@ export class SlabStore {
   #set (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions): StoreStatus {
     const mode = options.mode
     const old = this.#findLive(tenantId, key, hash)
+    // If no item is removed from here to the commit, `old` is still the key's item (or none).
+    const removals = this.#removals
     let flags = options.flags
     let expiryMs = options.expiryMs
     if (old !== 0 && options.keepTtl) expiryMs = this.#doubles[old + F_EXPIRY]!
@@ -604,7 +620,7 @@ export class SlabStore {
       }
     }
     if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
-    return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs)
+    return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs, old, removals)
   }
 
   /**
@@ -612,7 +628,7 @@ export class SlabStore {
    * readers: under the odd seqlock; for repair: journaled) replaces whatever item holds the key.
    */
   #commitNew (tenantId: number, key: Uint8Array, hash: number, first: Uint8Array, second: Uint8Array | null,
-    flags: number, expiryMs: number): StoreStatus {
+    flags: number, expiryMs: number, knownOld = -1, removalsAtFind = -1): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
     if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) {
@@ -642,10 +658,14 @@ export class SlabStore {
     writeValue(this.memory, ref, key.length, first, 0)
     if (second !== null) writeValue(this.memory, ref, key.length, second, first.length)
     this.faultHook?.('set:written')
-    // Re-find the old item: allocation may have evicted it.
-    const old = this.index.find(tenantId, key, hash)
+    // The old item as the caller found it (`knownOld`, when it says so) if nothing was removed
+    // since (#removals counts every item removal); else re-find it: making room may have
+    // evicted it.
+    const old = knownOld !== -1 && this.#removals === removalsAtFind ? knownOld : this.index.find(tenantId, key, hash)
     this.lock.journal(J_SET_COMMIT, ref, old)
-    if (old !== 0) this.#removeItem(old, true) // an overwrite: neither a delete nor an eviction
+    // An overwrite (neither a delete nor an eviction); the old item's key is this key, so its
+    // hash is known and not recomputed.
+    if (old !== 0) this.#removeItem(old, true, hash)
     this.faultHook?.('set:old-removed')
     this.#linkItem(ref, hash)
     // The reservations taken for this write become the item's memberships.
@@ -698,14 +718,18 @@ export class SlabStore {
     doubles[H_CHUNK_BYTES >>> 3]! += chunkBytes
   }
 
-  /** Unlinks live item `ref` everywhere and frees its chunks. Accounting included. */
-  #removeItem (ref: number, onWheel: boolean): void {
+  /**
+   * Unlinks live item `ref` everywhere and frees its chunks. Accounting included. `knownHash`:
+   * the hash of its (tenant, key) when the caller has it (-1: computed here).
+   */
+  #removeItem (ref: number, onWheel: boolean, knownHash = -1): void {
     const words = this.#words
     const doubles = this.#doubles
     const meta = words[ref * 2 + I_META]!
     const keyLength = metaKeyLength(meta)
     const tenantId = metaTenant(meta)
-    const hash = keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
+    const hash = knownHash !== -1 ? knownHash : keyHash(tenantId, this.#bytes, ref * 8 + ITEM_HEADER_BYTES, keyLength)
+    this.#removals++
     this.index.unlink(ref, hash)
     this.allocator.lruRemove(this.memory.pageClass[this.memory.pageOf(ref)]!, tenantId, ref)
     if (onWheel && doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
@@ -754,6 +778,40 @@ export class SlabStore {
     return StoreStatus.NOT_FOUND
   }
 
+  /**
+   * incr's in-place rewrite of live counter `ref` (its value is `current`): false, touching
+   * nothing, when the result leaves ±SAFE_COUNTER or its digits do not fit the chunk. Like the
+   * rewrite it replaces, it takes a new CAS, counts a set and makes the item most recently
+   * used; flags, expiry, tags and content type stay. Under the lock with the seqlock odd, so
+   * lock-free readers retry rather than see half-written digits. Not journaled: a holder dying
+   * mid-rewrite leaves a well-formed item whose digits may be mixed, as a torn memcached
+   * in-place incr would.
+   */
+  #incrInPlace (ref: number, current: number, delta: number, mode: CounterMode): boolean {
+    let next = current + delta
+    // memcached decr stops at 0 (current ≥ 0 there, so only a decrement gets below).
+    if (mode === CounterMode.MEMCACHED && next < 0) next = 0
+    if (!(next >= -SAFE_COUNTER && next <= SAFE_COUNTER)) return false
+    const words = this.#words
+    const doubles = this.#doubles
+    const length = counterLength(next)
+    const data = dataOffset(words, ref, words[ref * 2 + I_META]!)
+    if (data + length > this.memory.chunkBytesOf(ref)) return false
+    const oldLength = words[ref * 2 + I_VALUE_LEN]!
+    this.faultHook?.('incr:in-place')
+    writeCounter(this.memory, ref, next, length)
+    doubles[H_ITEM_BYTES >>> 3]! += length - oldLength
+    const cas = Math.max(doubles[H_CAS_COUNTER >>> 3]! + 1, this.clock.nowMs() * 1024)
+    doubles[H_CAS_COUNTER >>> 3] = cas
+    doubles[ref + F_CAS] = cas
+    const meta = words[ref * 2 + I_META]!
+    this.allocator.lruBump(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
+    doubles[this.memory.tenantDouble(metaTenant(meta)) + T_SETS]!++
+    this.lastCas = cas
+    this.lastCounter = BigInt(next)
+    return true
+  }
+
   #scratchFor (bytes: number): Buffer {
     if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(Math.max(bytes, this.#scratch.length * 2))
     return this.#scratch
@@ -795,4 +853,5 @@ export class SlabStore {
 export { CounterMode, SetMode, StoreStatus } from './store-status.js'
 export { MAX_TENANTS, PAGE_FREE }
 export { ReadResult }
+export type { ValueSink } from './slab-values.js'
 export type { SlabStats, TenantStats }

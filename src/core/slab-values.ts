@@ -16,6 +16,27 @@ export const INT64_MAX = (1n << 63n) - 1n
 export const INT64_MIN = -(1n << 63n)
 export const UINT64_MASK = (1n << 64n) - 1n
 
+/**
+ * A caller's output buffer that a read copies the value into directly (a reply being encoded),
+ * instead of `ReadResult.value`: one copy per hit instead of two. The lock-free read copies
+ * BEFORE its seqlock check, so a torn read can write garbage and then retry: `claimValue`
+ * must not commit anything — the caller commits the value once the read returned OK, and on
+ * any other outcome the claimed bytes are simply never committed (the next write overwrites
+ * them).
+ */
+export interface ValueSink {
+  /**
+   * Makes room for a value of `length` bytes plus 3 bytes of slack (word copies may write up
+   * to 3 bytes past the value) and returns the offset in `sinkBytes` where the value goes.
+   * Called once per read attempt; a retry may claim again with another length.
+   */
+  claimValue (length: number): number
+  /** The buffer `claimValue` answered for (read after calling it: it may grow the buffer). */
+  readonly sinkBytes: Buffer
+  /** u32 view of `sinkBytes.buffer` from byte 0 (it must span the claimed range). */
+  readonly sinkWords: Uint32Array
+}
+
 /** What a read returns besides its status; one reused instance per caller. */
 export class ReadResult {
   /**
@@ -36,6 +57,11 @@ export class ReadResult {
   contentTypeLength = 0
   /** getWithTags: copies of the item's tag names (allocated per call; a cold path). */
   tags: Buffer[] = []
+  /**
+   * When set, a read copies the value into this sink (and commits nothing there) instead of
+   * `value`, which is then left as it was. Set by the caller around one read.
+   */
+  sink: ValueSink | null = null
 
   constructor () {
     this.value = Buffer.allocUnsafeSlow(256)
@@ -161,10 +187,18 @@ export function readItem (memory: SlabMemory, maxValueBytes: number, ref: number
   out.flags = words[ref * 2 + I_FLAGS]!
   out.cas = memory.doubles[ref + F_CAS]!
   if (!copy) return true
+  const sink = out.sink
+  if (sink !== null) {
+    // Straight into the caller's reply (claimValue leaves room for the word copy's slack).
+    const at = sink.claimValue(valueLength)
+    if ((meta & META_CHUNKED) !== 0) return copyValue(memory, ref, keyLength, sink.sinkBytes, at, guarded)
+    copyOut(words, bytes, ref * 8 + data, valueLength, sink.sinkBytes, sink.sinkWords, at)
+    return true
+  }
   // Word copies write up to 3 bytes past the value: room for whole words.
   out.reserve(valueLength + 3)
   if ((meta & META_CHUNKED) !== 0) return copyValue(memory, ref, keyLength, out.value, 0, guarded)
-  copyOut(words, bytes, ref * 8 + data, valueLength, out.value, out.valueWords)
+  copyOut(words, bytes, ref * 8 + data, valueLength, out.value, out.valueWords, 0)
   return true
 }
 
@@ -199,24 +233,92 @@ export function parseCounter (memory: SlabMemory, ref: number, mode: CounterMode
   return value
 }
 
+/** Largest counter magnitude the number paths handle (2^53 − 1: every integer up to it is exact). */
+export const SAFE_COUNTER = Number.MAX_SAFE_INTEGER
+/** `smallCounter`'s answer when the number path does not apply (the BigInt path decides). */
+export const NOT_SMALL = -Infinity
+
 /**
- * Copies `length` bytes at slab byte `start` into `target` (byteOffset 0, 4-aligned, with room
- * for `length` rounded up to whole words; `targetWords` is its u32 view). Does not allocate:
- * Node 20's Buffer#copy makes a Uint8Array view whenever the source range is not the whole
- * buffer (~100 bytes per read, and 2.5× the time of this loop for a 100-byte value). An
- * unaligned source is read as aligned words and shifted together (little-endian typed arrays,
- * as on every platform Node supports; checked at load, with a byte loop otherwise).
+ * The decimal integer item `ref` holds as a number, when it has at most 15 digits (so it is
+ * exact) and follows `mode`'s rules (as `parseCounter`); NOT_SMALL otherwise — longer, chunked,
+ * empty or not a number: `parseCounter` then gives the exact answer. Under the lock; no
+ * allocation (INCR's fast path: no BigInt, no string).
  */
-function copyOut (slabWords: Uint32Array, slabBytes: Buffer, start: number, length: number, target: Buffer, targetWords: Uint32Array): void {
+export function smallCounter (memory: SlabMemory, ref: number, mode: CounterMode): number {
+  const words = memory.words
+  const meta = words[ref * 2 + I_META]!
+  const length = words[ref * 2 + I_VALUE_LEN]!
+  if ((meta & META_CHUNKED) !== 0 || length === 0 || length > 16) return NOT_SMALL
+  const bytes = memory.bytes
+  const start = ref * 8 + dataOffset(words, ref, meta)
+  let i = 0
+  const negative = bytes[start] === 0x2d
+  if (negative) {
+    if (mode === CounterMode.MEMCACHED || length === 1) return NOT_SMALL
+    i = 1
+  }
+  if (length - i > 15) return NOT_SMALL
+  if (mode === CounterMode.REDIS && bytes[start + i] === 0x30 && (negative || length > i + 1)) return NOT_SMALL
+  let value = 0
+  for (; i < length; i++) {
+    const digit = bytes[start + i]! - 0x30
+    if (digit < 0 || digit > 9) return NOT_SMALL
+    value = value * 10 + digit
+  }
+  return negative ? -value : value
+}
+
+/** Decimal digits (and sign) of integer `value` (|value| ≤ SAFE_COUNTER). */
+export function counterLength (value: number): number {
+  let length = value < 0 ? 2 : 1
+  for (let rest = Math.abs(value); rest >= 10; rest = Math.floor(rest / 10)) length++
+  return length
+}
+
+/**
+ * Rewrites item `ref`'s inline value as the decimal `value` of `length` bytes (counterLength),
+ * in place; the caller checked that the chunk has room and holds the lock with the seqlock
+ * odd. Sets the value length; the caller fixes the byte totals.
+ */
+export function writeCounter (memory: SlabMemory, ref: number, value: number, length: number): void {
+  const words = memory.words
+  const bytes = memory.bytes
+  const start = ref * 8 + dataOffset(words, ref, words[ref * 2 + I_META]!)
+  let rest = Math.abs(value)
+  for (let at = start + length - 1; at >= start; at--) {
+    bytes[at] = 0x30 + rest % 10
+    rest = Math.floor(rest / 10)
+  }
+  if (value < 0) bytes[start] = 0x2d
+  words[ref * 2 + I_VALUE_LEN] = length
+}
+
+/**
+ * Copies `length` bytes at slab byte `start` into `target` at `at` (`targetWords`: a u32 view
+ * of target's ArrayBuffer from byte 0; room for up to 3 bytes past the value). Does not
+ * allocate: Node 20's Buffer#copy makes a Uint8Array view whenever the source range is not the
+ * whole buffer (~100 bytes per read, and 2.5× the time of this loop for a 100-byte value). The
+ * 0–3 bytes before the first aligned target word are copied one by one; after that, whole
+ * target words are stored, and an unaligned source is read as aligned words shifted together
+ * (little-endian typed arrays, as on every platform Node supports; checked at load, with a
+ * byte loop otherwise).
+ */
+function copyOut (slabWords: Uint32Array, slabBytes: Buffer, start: number, length: number, target: Buffer, targetWords: Uint32Array, at: number): void {
   if (length <= 32 || !LITTLE_ENDIAN) {
-    for (let i = 0; i < length; i++) target[i] = slabBytes[start + i]!
+    for (let i = 0; i < length; i++) target[at + i] = slabBytes[start + i]!
     return
   }
+  const absolute = target.byteOffset + at
+  const head = (4 - (absolute & 3)) & 3
+  for (let i = 0; i < head; i++) target[at + i] = slabBytes[start + i]!
+  start += head
+  length -= head
+  const to = (absolute + head) >>> 2
   const misalign = start & 3 // low bits survive ToInt32 even for offsets ≥ 2^31
   const first = (start - misalign) / 4
   const count = (length + 3) >>> 2
   if (misalign === 0) {
-    for (let i = 0; i < count; i++) targetWords[i] = slabWords[first + i]!
+    for (let i = 0; i < count; i++) targetWords[to + i] = slabWords[first + i]!
     return
   }
   const low = misalign * 8
@@ -224,7 +326,7 @@ function copyOut (slabWords: Uint32Array, slabBytes: Buffer, start: number, leng
   let word = slabWords[first]!
   for (let i = 0; i < count; i++) {
     const next = slabWords[first + i + 1] ?? 0 // past the slab's end only for its last word
-    targetWords[i] = (word >>> low) | (next << high)
+    targetWords[to + i] = (word >>> low) | (next << high)
     word = next
   }
 }

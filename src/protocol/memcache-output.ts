@@ -7,19 +7,29 @@
  * tail has no room, a fresh buffer is allocated and only the untaken bytes move to it.
  * A mark (from mark()) stays valid until the next take(): rollback() drops replies written
  * after it (a multi-key get that fails half way answers with the error alone).
+ * It is also a ValueSink: a binary GET hit's value is copied by the store straight to where it
+ * goes in the reply (`expectValue`, then the read, then the header and `commitValue`), so the
+ * value is copied once; buffers are allocated with their own ArrayBuffer and whole words.
  */
+import type { ValueSink } from '../core/slab-values.js'
 
 /** The least a fresh buffer gets: most batches fit without growing. */
 const MIN_CAPACITY_BYTES = 8 * 1024
 /** A buffer grown past this (a large value went out) is dropped once taken, not kept per connection. */
 const MAX_RETAINED_BYTES = 64 * 1024
 const EMPTY = Buffer.alloc(0)
+const EMPTY_WORDS = new Uint32Array(0)
 /** writeBytes copies up to this many bytes with a loop instead of a view + TypedArray#set. */
 const SHORT_COPY_BYTES = 32
 
-export class MemcacheOutput {
+export class MemcacheOutput implements ValueSink {
   /** Allocated on the first write, so idle connections hold no output memory. */
   #buffer: Buffer = EMPTY
+  /** #buffer's memory as u32 words (ValueSink). */
+  #words: Uint32Array = EMPTY_WORDS
+  /** Bytes the caller writes before an expected value (expectValue), and the claimed value's length. */
+  #valuePrefix = 0
+  #valueLength = 0
   /** Start of the bytes not yet taken. */
   #taken = 0
   /** End of the bytes written. */
@@ -62,6 +72,29 @@ export class MemcacheOutput {
 
   /** The current buffer, for filling a claim(). */
   get buffer (): Buffer { return this.#buffer }
+
+  get sinkBytes (): Buffer { return this.#buffer }
+  get sinkWords (): Uint32Array { return this.#words }
+
+  /**
+   * The next read into this sink puts its value `prefixBytes` after the current end: the caller
+   * writes exactly that many bytes (header, extras, key) once the read succeeded, then calls
+   * commitValue.
+   */
+  expectValue (prefixBytes: number): void { this.#valuePrefix = prefixBytes }
+
+  /**
+   * ValueSink: makes room for the prefix, the value and 3 bytes of word-copy slack without
+   * writing anything, and returns where the value goes. A retried read claims again.
+   */
+  claimValue (length: number): number {
+    this.#reserve(this.#valuePrefix + length + 3)
+    this.#valueLength = length
+    return this.#length + this.#valuePrefix
+  }
+
+  /** After the prefix was written: counts the claimed value, already in place, as written. */
+  commitValue (): void { this.#length += this.#valueLength }
 
   writeUint8 (value: number): void {
     this.#reserve(1)
@@ -112,6 +145,7 @@ export class MemcacheOutput {
     const bytes = this.#buffer.subarray(this.#taken, this.#length)
     if (this.#buffer.length > MAX_RETAINED_BYTES) {
       this.#buffer = EMPTY
+      this.#words = EMPTY_WORDS
       this.#length = 0
     }
     this.#taken = this.#length
@@ -131,9 +165,11 @@ export class MemcacheOutput {
   #reserve (bytes: number): void {
     if (this.#length + bytes <= this.#buffer.length) return
     const pending = this.#length - this.#taken
-    const next = Buffer.allocUnsafe(Math.max(MIN_CAPACITY_BYTES, 2 * (pending + bytes)))
+    // Its own ArrayBuffer and whole words: a ValueSink's store copies whole words into it.
+    const next = Buffer.allocUnsafeSlow((Math.max(MIN_CAPACITY_BYTES, 2 * (pending + bytes)) + 3) & ~3)
     this.#buffer.copy(next, 0, this.#taken, this.#length)
     this.#buffer = next
+    this.#words = new Uint32Array(next.buffer, 0, next.length >>> 2)
     this.#taken = 0
     this.#length = pending
   }

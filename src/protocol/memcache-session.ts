@@ -161,7 +161,7 @@ export class MemcacheSession {
   /** Output mark at the retrieval's start, or -1 once replies were taken (no rollback then). */
   #retrievalMark = -1
   // Reused commands (no allocation per request).
-  readonly #get: GetCommand = { op: 'get', tenantId: 0, key: EMPTY }
+  readonly #get: GetCommand = { op: 'get', tenantId: 0, key: EMPTY, sink: null }
   readonly #set: SetCommand = { op: 'set', tenantId: 0, key: EMPTY, value: EMPTY, mode: SetMode.SET, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0 }
   readonly #delete: KeyCommand = { op: 'delete', tenantId: 0, key: EMPTY }
   readonly #touch: TouchCommand = { op: 'touch', tenantId: 0, key: EMPTY, ttlMs: 0 }
@@ -500,8 +500,15 @@ export class MemcacheSession {
     switch (request.command) {
       case Opcode.GET: case Opcode.GETK: {
         counters.cmdGet++
-        const result = this.#run(this.#keyCommand(this.#get, request.key))
-        this.#binaryValue(request, result, request.command === Opcode.GETK, true)
+        // A hit's value is copied by the store straight to its place in the reply, after the
+        // 24-byte header, 4 bytes of flags and (GETK) the key, which #binaryValue then writes.
+        const withKey = request.command === Opcode.GETK
+        const get = this.#keyCommand(this.#get, request.key)
+        out.expectValue(24 + 4 + (withKey ? request.key.length : 0))
+        get.sink = out
+        const result = this.#run(get)
+        get.sink = null
+        this.#binaryValue(request, result, withKey, true, true)
         return CONTINUE
       }
       case Opcode.TOUCH: case Opcode.GAT: case Opcode.GATK: {
@@ -661,7 +668,7 @@ export class MemcacheSession {
    * the value (not for TOUCH) and the item's cas; on a miss nothing for quiet variants, else
    * KEY_NOT_FOUND (with the key as body for K variants, as memcached does).
    */
-  #binaryValue (request: BinaryRequest, result: Result, withKey: boolean, withValue: boolean): void {
+  #binaryValue (request: BinaryRequest, result: Result, withKey: boolean, withValue: boolean, valueInPlace = false): void {
     const out = this.output
     if (result.error !== null) {
       this.#binaryFailure(request, result.error)
@@ -685,7 +692,11 @@ export class MemcacheSession {
     writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, keyLength, 4, 4 + keyLength + valueLength, request.opaque, result.cas)
     out.writeUint32(result.flags)
     if (withKey) out.writeBytes(request.key)
-    if (withValue) out.writeBytes(result.value!, 0, valueLength)
+    // valueInPlace: the read copied the value into the output right after what was just written.
+    if (withValue) {
+      if (valueInPlace) out.commitValue()
+      else out.writeBytes(result.value!, 0, valueLength)
+    }
   }
 
   /** The answer to SET/ADD/REPLACE/APPEND/PREPEND (memcached's complete_update_bin statuses). */

@@ -67,6 +67,11 @@ export class RespCommands {
    */
   readonly #byHash = new Map<number, { spec: RespCommandSpec, name: Buffer }>()
   readonly #host: RespHost
+  /**
+   * The last command found: a pipeline mostly repeats one command (redis-benchmark -P 16 sends
+   * 16 GETs), so it is tried first, skipping the name hash and the map lookup.
+   */
+  #last: { spec: RespCommandSpec, name: Buffer } | undefined = undefined
 
   constructor (host: RespHost) {
     this.#host = host
@@ -84,9 +89,13 @@ export class RespCommands {
 
   /** The command named by `name` (any case), or undefined. Allocates nothing. */
   #lookup (name: Uint8Array): RespCommandSpec | undefined {
+    const last = this.#last
+    if (last !== undefined && sameName(name, last.name)) return last.spec
     if (name.length > MAX_NAME_BYTES) return undefined
     const entry = this.#byHash.get(nameHash(name))
-    return entry !== undefined && sameName(name, entry.name) ? entry.spec : undefined
+    if (entry === undefined || !sameName(name, entry.name)) return undefined
+    this.#last = entry
+    return entry.spec
   }
 
   /**

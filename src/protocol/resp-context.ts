@@ -10,6 +10,7 @@
 import type { Command, Result } from '../command/command.js'
 import { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
 import type { RespWriter } from './resp-writer.js'
+import type { ValueSink } from '../core/slab-values.js'
 import { respErrorFor } from './resp-errors.js'
 
 /** Limits and listener facts the handlers need (CONFIG GET, size checks). */
@@ -197,7 +198,7 @@ export class RespContext {
   table: ReadonlyMap<string, RespCommandSpec> = new Map()
   /** Tenant of the command being run; set by the dispatcher from the session. */
   tenantId = 0
-  readonly #get = { op: 'get' as const, tenantId: 0, key: EMPTY_KEY }
+  readonly #get = { op: 'get' as const, tenantId: 0, key: EMPTY_KEY, sink: null as ValueSink | null }
   readonly #set = { op: 'set' as const, tenantId: 0, key: EMPTY_KEY, value: EMPTY_KEY, mode: SetMode.SET as SetMode, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0 }
   readonly #delete = { op: 'delete' as const, tenantId: 0, key: EMPTY_KEY }
   readonly #exists = { op: 'exists' as const, tenantId: 0, key: EMPTY_KEY }
@@ -217,7 +218,22 @@ export class RespContext {
     const c = this.#get
     c.tenantId = this.tenantId
     c.key = key
+    c.sink = null
     return this.host.execute(c) as Result
+  }
+
+  /**
+   * A get whose value the store copies straight into `out` (RespWriter as ValueSink): on OK
+   * the caller calls `out.commitValue()`; `result.value` is null.
+   */
+  getInto (key: Uint8Array, out: RespWriter): Result {
+    const c = this.#get
+    c.tenantId = this.tenantId
+    c.key = key
+    c.sink = out
+    const result = this.host.execute(c) as Result
+    c.sink = null // the command object outlives this session's writer
+    return result
   }
 
   /** ttlMs: relative, 0 = no expiry (or, with keepTtl, the existing item's expiry). */

@@ -94,7 +94,8 @@ function setGeneric (x: RespContext, s: RespSession, key: Uint8Array, value: Uin
     if (old.status === StoreStatus.OK) out.bulk(old.value!, 0, old.valueLength)
     else out.nullBulk()
   }
-  const nowMs = x.nowMs()
+  // The clock is read only for an expiry (a plain SET needs none).
+  const nowMs = atMs !== 0 ? x.nowMs() : 0
   if (atMs !== 0 && atMs <= nowMs) {
     // Already expired (EXAT/PXAT in the past): Redis stores the key and it expires at once;
     // the net effect is that the key is gone, if the NX/XX condition let the write happen.
@@ -119,9 +120,10 @@ function setGeneric (x: RespContext, s: RespSession, key: Uint8Array, value: Uin
 }
 
 function getCommand (x: RespContext, s: RespSession, argv: Uint8Array[]): void {
-  const result = x.get(argv[1]!)
+  // The store copies a hit's value straight into the reply (RespWriter is its ValueSink).
+  const result = x.getInto(argv[1]!, s.out)
   if (x.failed(s.out, result)) return
-  if (result.status === StoreStatus.OK) s.out.bulk(result.value!, 0, result.valueLength)
+  if (result.status === StoreStatus.OK) s.out.commitValue()
   else s.out.nullBulk()
 }
 
@@ -197,10 +199,10 @@ function mgetCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: 
   if (!x.keysFit(out, argv, 1, argc)) return
   out.array(argc - 1)
   for (let i = 1; i < argc; i++) {
-    const result = x.get(argv[i]!)
+    const result = x.getInto(argv[i]!, out)
     // An engine failure on one key becomes an error element; the array stays well formed.
     if (x.failed(out, result)) continue
-    if (result.status === StoreStatus.OK) out.bulk(result.value!, 0, result.valueLength)
+    if (result.status === StoreStatus.OK) out.commitValue()
     else out.nullBulk()
   }
 }

@@ -6,7 +6,12 @@
  * Invariants: `length` bytes of the buffer are complete replies (a reply is written whole by
  * one call sequence of a handler; `mark`/`rewind` let a handler replace a reply it began);
  * simple strings and errors are one line (CR and LF in them become spaces).
+ * GET hits are copied by the store straight into the buffer (`ValueSink`: `claimValue` writes
+ * the bulk header past `length` and leaves room, `commitValue` makes it a reply once the read
+ * succeeded), so a value is copied once, slab → reply. The buffer always has its own
+ * ArrayBuffer with a length a multiple of 4, so the store can copy whole words into it.
  */
+import type { ValueSink } from '../core/slab-values.js'
 
 /** Initial buffer; it grows by doubling to fit the largest batch. */
 const INITIAL_BYTES = 16 * 1024
@@ -27,13 +32,44 @@ const MIN_SAFE_BIGINT = -MAX_SAFE_BIGINT
 /** Output buffers up to this size are kept across batches; a larger one is dropped once sent. */
 const KEEP_BYTES = 64 * 1024
 
-export class RespWriter {
+export class RespWriter implements ValueSink {
   #buf: Buffer
+  /** #buf's memory as u32 words (ValueSink). */
+  #words: Uint32Array
+  /** Where the value claimed by the last `claimValue` ends. */
+  #claimedEnd = 0
   /** Bytes of complete replies in the buffer. */
   length = 0
 
   constructor (initialBytes = INITIAL_BYTES) {
-    this.#buf = Buffer.allocUnsafe(initialBytes)
+    this.#buf = Buffer.allocUnsafeSlow((initialBytes + 3) & ~3)
+    this.#words = new Uint32Array(this.#buf.buffer, 0, this.#buf.length >>> 2)
+  }
+
+  get sinkBytes (): Buffer { return this.#buf }
+  get sinkWords (): Uint32Array { return this.#words }
+
+  /**
+   * ValueSink: writes the bulk header of a `length`-byte value after the complete replies
+   * without counting it, makes room for the value (+ 3 bytes of word-copy slack and the CRLF)
+   * and returns where the value goes. Nothing is committed: a retried read claims again.
+   */
+  claimValue (length: number): number {
+    this.#reserve(length + 24)
+    const mark = this.length
+    this.#buf[this.length++] = 0x24
+    this.#decimal(length)
+    this.#crlf()
+    const at = this.length
+    this.length = mark
+    this.#claimedEnd = at + length
+    return at
+  }
+
+  /** Makes the value the last read copied in through `claimValue` a complete bulk reply. */
+  commitValue (): void {
+    this.length = this.#claimedEnd
+    this.#crlf()
   }
 
   /** `+text` (text must be one line of ASCII). */
@@ -141,7 +177,7 @@ export class RespWriter {
       return out
     }
     const out = this.#buf.subarray(0, length)
-    this.#buf = Buffer.allocUnsafe(INITIAL_BYTES)
+    this.#allocate(INITIAL_BYTES)
     return out
   }
 
@@ -160,7 +196,7 @@ export class RespWriter {
    */
   sent (retained: boolean): void {
     this.length = 0
-    if (retained || this.#buf.length > KEEP_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BYTES)
+    if (retained || this.#buf.length > KEEP_BYTES) this.#allocate(INITIAL_BYTES)
   }
 
   /** ASCII digits of a non-negative safe integer (room reserved by the caller). */
@@ -199,8 +235,14 @@ export class RespWriter {
   #reserve (bytes: number): void {
     const needed = this.length + bytes
     if (needed <= this.#buf.length) return
-    const grown = Buffer.allocUnsafe(Math.max(needed, this.#buf.length * 2))
-    this.#buf.copy(grown, 0, 0, this.length)
-    this.#buf = grown
+    const old = this.#buf
+    this.#allocate(Math.max(needed, old.length * 2))
+    old.copy(this.#buf, 0, 0, this.length)
+  }
+
+  /** A new output buffer of at least `bytes`: its own ArrayBuffer, whole words (ValueSink). */
+  #allocate (bytes: number): void {
+    this.#buf = Buffer.allocUnsafeSlow((bytes + 3) & ~3)
+    this.#words = new Uint32Array(this.#buf.buffer, 0, this.#buf.length >>> 2)
   }
 }

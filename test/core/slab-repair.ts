@@ -118,15 +118,21 @@ t.test('repair - an exception inside APPEND and INCR leaves the old value or the
 
   const counter = Buffer.from('counter')
   const write = new WriteOptions()
-  t.equal(store.set(TENANT, counter, hashOf(counter), Buffer.from('41'), write), StoreStatus.OK)
-  store.faultHook = (at) => { if (at === 'set:written') throw new Error('boom') }
-  t.throws(() => store.incr(TENANT, counter, hashOf(counter), 1n, CounterMode.REDIS), { message: 'boom' })
-  store.faultHook = null
-  t.equal(store.get(TENANT, counter, hashOf(counter), read), StoreStatus.OK)
-  t.equal(read.value.toString('latin1', 0, read.valueLength), '41', 'incr undone')
-  t.equal(store.incr(TENANT, counter, hashOf(counter), 1n, CounterMode.REDIS), StoreStatus.OK)
-  t.equal(store.lastCounter, 42n)
-  t.doesNotThrow(() => checkSlab(store))
+  // '41' + 1 is rewritten in place; 9 nines fill the 64-byte chunk after the 48-byte header and
+  // the 7-byte key, so + 1 (10 digits) takes the new-item path.
+  for (const [before, after, point] of [['41', '42', 'incr:in-place'], ['999999999', '1000000000', 'set:written']] as const) {
+    t.equal(store.set(TENANT, counter, hashOf(counter), Buffer.from(before), write), StoreStatus.OK)
+    let fired = false
+    store.faultHook = (at) => { if (at === point) { fired = true; throw new Error('boom') } }
+    t.throws(() => store.incr(TENANT, counter, hashOf(counter), 1n, CounterMode.REDIS), { message: 'boom' })
+    store.faultHook = null
+    t.ok(fired, `the fault fired at ${point}`)
+    t.equal(store.get(TENANT, counter, hashOf(counter), read), StoreStatus.OK)
+    t.equal(read.value.toString('latin1', 0, read.valueLength), before, `incr undone (${point})`)
+    t.equal(store.incr(TENANT, counter, hashOf(counter), 1n, CounterMode.REDIS), StoreStatus.OK)
+    t.equal(String(store.lastCounter), after)
+    t.doesNotThrow(() => checkSlab(store))
+  }
   t.same(intact(store, count, 5), [])
   t.end()
 })

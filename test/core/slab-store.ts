@@ -129,6 +129,76 @@ t.test('incr - Redis parses like string2ll; memcached accepts leading zeros; bot
   t.end()
 })
 
+t.test('incr - in-place number path and exact BigInt path agree at ±2^53 and across digit-length changes', async t => {
+  const { store, clock } = setup()
+  const write = new WriteOptions()
+  const safe = 2n ** 53n - 1n
+  const cases: Array<[string, bigint, CounterMode, string]> = [
+    // [stored, delta, mode, value after]
+    ['9', 1n, CounterMode.REDIS, '10'],
+    ['10', -1n, CounterMode.REDIS, '9'],
+    ['99999', 1n, CounterMode.REDIS, '100000'],
+    ['1', -2n, CounterMode.REDIS, '-1'],
+    ['-9', -1n, CounterMode.REDIS, '-10'],
+    ['-10', 1n, CounterMode.REDIS, '-9'],
+    ['-1', 1n, CounterMode.REDIS, '0'],
+    ['999999999999999', 1n, CounterMode.REDIS, '1000000000000000'],
+    ['-999999999999999', -1n, CounterMode.REDIS, '-1000000000000000'],
+    ['0', safe, CounterMode.REDIS, '9007199254740991'],
+    ['0', -safe, CounterMode.REDIS, '-9007199254740991'],
+    ['1', safe, CounterMode.REDIS, '9007199254740992'],
+    ['-1', -safe, CounterMode.REDIS, '-9007199254740992'],
+    ['0', safe + 1n, CounterMode.REDIS, '9007199254740992'],
+    ['0', -safe - 1n, CounterMode.REDIS, '-9007199254740992'],
+    ['9007199254740991', 1n, CounterMode.REDIS, '9007199254740992'],
+    ['9007199254740992', -1n, CounterMode.REDIS, '9007199254740991'],
+    ['-9007199254740991', -1n, CounterMode.REDIS, '-9007199254740992'],
+    ['123456789012345', 9007199254740991n - 123456789012345n, CounterMode.REDIS, '9007199254740991'],
+    ['123456789012345', 9007199254740992n - 123456789012345n, CounterMode.REDIS, '9007199254740992'],
+    ['10', -1n, CounterMode.MEMCACHED, '9'],
+    ['5', -10n, CounterMode.MEMCACHED, '0'],
+    ['0', -1n, CounterMode.MEMCACHED, '0'],
+    ['99', 1n, CounterMode.MEMCACHED, '100'],
+    ['000099', 1n, CounterMode.MEMCACHED, '100'],
+    ['1', safe, CounterMode.MEMCACHED, '9007199254740992'],
+    ['18446744073709551615', 2n, CounterMode.MEMCACHED, '1']
+  ]
+  const value = new ReadResult()
+  let i = 0
+  for (const [stored, delta, mode, after] of cases) {
+    const key = Buffer.from(`boundary:${i++}`)
+    const hash = hashOf(0, key)
+    write.flags = 0xbeef
+    write.expiryMs = clock.nowMs() + 60_000
+    t.equal(store.set(0, key, hash, Buffer.from(stored, 'latin1'), write), StoreStatus.OK)
+    const setCas = store.lastCas
+    const label = `${mode === CounterMode.REDIS ? 'Redis' : 'memcached'} "${stored}" ${delta >= 0n ? '+' : ''}${delta}`
+    t.equal(store.incr(0, key, hash, delta, mode), StoreStatus.OK, label)
+    t.equal(String(store.lastCounter), after, `${label}: counter`)
+    t.equal(store.get(0, key, hash, value), StoreStatus.OK)
+    t.equal(value.value.toString('latin1', 0, value.valueLength), after, `${label}: stored digits`)
+    t.equal(value.flags, 0xbeef, `${label}: flags kept`)
+    t.equal(value.expiryMs, write.expiryMs, `${label}: expiry kept`)
+    t.ok(value.cas > setCas && value.cas === store.lastCas, `${label}: a new CAS, reported as lastCas`)
+    t.doesNotThrow(() => checkSlab(store), `${label}: slab consistent (item bytes follow the new length)`)
+  }
+  write.flags = 0
+  write.expiryMs = 0
+  // Many increments through a digit-length change in both directions, as a counter lives.
+  const counter = Buffer.from('counter:walk')
+  const hash = hashOf(0, counter)
+  t.equal(store.set(0, counter, hash, Buffer.from('95'), write), StoreStatus.OK)
+  for (let n = 96; n <= 1005; n++) store.incr(0, counter, hash, 1n, CounterMode.REDIS)
+  t.equal(store.lastCounter, 1005n)
+  for (let n = 1004; n >= -105; n--) store.incr(0, counter, hash, -1n, CounterMode.REDIS)
+  t.equal(store.lastCounter, -105n)
+  t.equal(store.get(0, counter, hash, value), StoreStatus.OK)
+  t.equal(value.value.toString('latin1', 0, value.valueLength), '-105')
+  t.equal(store.tenantStats(0).sets, cases.length * 2 + 1 + 910 + 1110, 'every increment counts as a set')
+  t.doesNotThrow(() => checkSlab(store))
+  t.end()
+})
+
 t.test('scan - returns one tenant\'s live keys across cursors, skipping expired items and other tenants', async t => {
   const { store, clock } = setup()
   const write = new WriteOptions()

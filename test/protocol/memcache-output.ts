@@ -48,3 +48,35 @@ t.test('recycle - the buffer is reused from its start only when nothing is pendi
   t.equal(next.toString(), 'next')
   t.equal(second.toString(), 'again', 'bytes a socket may still hold are not overwritten')
 })
+
+t.test('expectValue/claimValue/commitValue - a value placed by a reader joins the reply only when committed, after its prefix', async (t) => {
+  const out = new MemcacheOutput()
+  out.writeAscii('first')
+  const expected: Buffer[] = [Buffer.from('first')]
+  const taken: Buffer[] = []
+  for (const length of [0, 5, 100, 9000, 70_000, 3]) {
+    const prefix = Buffer.from(`<prefix ${length}>`)
+    out.expectValue(prefix.length)
+    // A torn attempt at another length, then the one that holds; each may move the buffer.
+    const torn = out.claimValue(length + 9)
+    out.sinkBytes.fill(0x58, torn, torn + length + 12)
+    const at = out.claimValue(length)
+    t.ok(out.sinkWords.buffer === out.sinkBytes.buffer && out.sinkBytes.byteOffset === 0, 'words view the same memory from byte 0')
+    t.ok(out.sinkWords.length * 4 >= at + length + 3, 'room for the value and the word-copy slack')
+    const value = Buffer.from(Array.from({ length }, (_, i) => (i * 3 + length) & 0xff))
+    value.copy(out.sinkBytes, at)
+    out.sinkBytes.fill(0x58, at + length, at + length + 3)
+    out.writeBytes(prefix)
+    out.commitValue()
+    expected.push(prefix, value)
+    // A claim never committed (the read missed) leaves nothing behind.
+    out.expectValue(4)
+    const missed = out.claimValue(10)
+    out.sinkBytes.fill(0x59, missed, missed + 13)
+    out.writeAscii('miss')
+    expected.push(Buffer.from('miss'))
+    if (length === 100) taken.push(Buffer.from(out.take()!)) // later claims start after taken bytes
+  }
+  taken.push(Buffer.from(out.take()!))
+  t.ok(Buffer.concat(taken).equals(Buffer.concat(expected)))
+})

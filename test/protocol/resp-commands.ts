@@ -158,3 +158,16 @@ t.test('writer - RESP2 encodings; take() empties the writer', async (t) => {
   t.equal(out.take().toString(), '+after\r\n')
   t.equal(large[10], 1, 'a large batch handed over is not overwritten by later replies')
 })
+
+t.test('dispatch - the last command is tried first; names that differ from it in case, length or a byte go to the table', async (t) => {
+  const commands = new RespCommands(host(() => new Result()))
+  const session = new RespSession(1, new RespWriter(), 0)
+  t.equal(run(commands, session, 'PING'), '+PONG\r\n')
+  t.equal(run(commands, session, 'ping'), '+PONG\r\n', 'the same command in another case')
+  t.equal(run(commands, session, 'PINGS'), "-ERR unknown command 'PINGS', with args beginning with: \r\n", 'longer than the last')
+  t.equal(run(commands, session, 'PINH'), "-ERR unknown command 'PINH', with args beginning with: \r\n", 'same length, one byte off')
+  t.equal(run(commands, session, 'PiNg', 'hello'), '$5\r\nhello\r\n', 'still PING after the misses')
+  t.equal(run(commands, session, 'ECHO', 'x'), '$1\r\nx\r\n', 'another command')
+  t.equal(run(commands, session, 'ECHO'), "-ERR wrong number of arguments for 'echo' command\r\n", 'arity still checked on the repeat')
+  t.equal(run(commands, session, 'PING'), '+PONG\r\n', 'and back')
+})

@@ -80,6 +80,33 @@ t.test('multibulk - arguments are views into the fed chunk, not copies', async (
   t.equal(parser.bufferedBytes, 0)
 })
 
+t.test('multibulk - a repeated short command name is one reused copy; a new or long name is its own', async (t) => {
+  const long = 'X'.repeat(17)
+  const names = ['GET', 'GET', 'get', 'GET', 'SET', 'SET', 'GETT', 'GE', 'G', long, long, 'GET', 'x'.repeat(16), 'x'.repeat(16), 'x'.repeat(15) + 'y']
+  const bytes = Buffer.from(names.map((name, i) => multibulk(name, `k${i}`)).join(''))
+  // Whole, and split at every byte: names repeated across chunks must still read right.
+  for (const chunks of [[bytes], ...splits(bytes).slice(0, 200)]) {
+    t.same(parse(chunks).commands, names.map((name, i) => [name, `k${i}`]))
+  }
+  const parser = new RespParser({ maxBulkBytes: 1024 })
+  const firstChunk = Buffer.from(multibulk('GET', 'a') + multibulk('GET', 'b'))
+  parser.feed(firstChunk)
+  t.equal(parser.next(), ParseStatus.COMMAND)
+  const first = parser.argv[0]!
+  t.not(first.buffer, firstChunk.buffer, 'the name is a copy, not a view of the input')
+  t.equal(parser.argv[1]!.buffer, firstChunk.buffer, 'the other arguments are views')
+  t.equal(parser.next(), ParseStatus.COMMAND)
+  t.equal(parser.argv[0], first, 'the same name: the same copy')
+  t.equal(parser.next(), ParseStatus.NEED_MORE)
+  parser.feed(Buffer.from(multibulk('GET', 'c') + multibulk(long, 'd')))
+  t.equal(parser.next(), ParseStatus.COMMAND)
+  t.equal(parser.argv[0], first, 'still the same copy in a later chunk')
+  t.equal(Buffer.from(first).toString(), 'GET')
+  t.equal(parser.next(), ParseStatus.COMMAND)
+  t.equal(Buffer.from(parser.argv[0]!).toString(), long, 'a long name is read as a view')
+  t.equal(Buffer.from(first).toString(), 'GET', 'and a copy handed out earlier is never overwritten')
+})
+
 t.test('multibulk - a large bulk arriving in chunks is reassembled exactly', async (t) => {
   const value = Buffer.alloc(300_000)
   for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff

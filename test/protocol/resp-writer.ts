@@ -37,6 +37,33 @@ t.test('bulk - values below, at and above the short-copy size, whole and as a sl
   t.same(out.take(), Buffer.concat(parts))
 })
 
+t.test('claimValue/commitValue - a value written by a reader becomes a bulk reply only when committed', async (t) => {
+  const out = new RespWriter(8) // small: claims must grow the buffer and keep earlier replies
+  const fill = (at: number, length: number, seed: number): void => {
+    for (let i = 0; i < length; i++) out.sinkBytes[at + i] = (i + seed) & 0xff
+    // The store's word copy may write up to 3 bytes past the value: claimValue left room.
+    for (let i = 0; i < 3; i++) out.sinkBytes[at + length + i] = 0x58
+  }
+  const expected: Buffer[] = []
+  out.ok()
+  expected.push(Buffer.from('+OK\r\n'))
+  for (const length of [0, 1, 9, 10, 99, 100, 101, 1000, 70_000]) {
+    // A torn first attempt at another length, then the one that holds.
+    fill(out.claimValue(length + 7), length + 7, 1)
+    const at = out.claimValue(length)
+    t.ok(out.sinkWords.buffer === out.sinkBytes.buffer && out.sinkBytes.byteOffset === 0, 'words view the same memory from byte 0')
+    t.ok(out.sinkWords.length * 4 >= at + length + 3, 'room for the word-copy slack')
+    fill(at, length, 2)
+    out.commitValue()
+    expected.push(Buffer.concat([Buffer.from(`$${length}\r\n`), Buffer.from(Array.from({ length }, (_, i) => (i + 2) & 0xff)), Buffer.from('\r\n')]))
+    // A claim that is never committed (the read missed) leaves no trace.
+    fill(out.claimValue(5), 5, 3)
+    out.nullBulk()
+    expected.push(Buffer.from('$-1\r\n'))
+  }
+  t.ok(out.take().equals(Buffer.concat(expected)))
+})
+
 t.test('pending/sent - the buffer is reused after a complete write and replaced while a socket still holds it', async (t) => {
   const out = new RespWriter(64)
   out.simple('first')
