@@ -4,8 +4,8 @@
  * streamed body is refused the moment it crosses the limit, so at most `limitBytes` are ever
  * buffered. Both refusals close the connection after the 413 (the rest of the body is unread,
  * so the connection cannot stay framed). `sink.complete` runs inside the last onData callback,
- * which keeps the reply inside a uWS callback (pipelining stays intact; uWS corks the socket
- * around every callback it makes, so those writes leave in one syscall). The caller registers
+ * which keeps the reply inside a uWS callback (pipelining stays intact), and inside `res.cork`
+ * (so the reply leaves in one send). The caller registers
  * `res.onAborted` before calling (uWS requires it for any reply that comes later).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
@@ -75,10 +75,10 @@ export function readBody (res: HttpResponse, declaredBytes: number, limitBytes: 
       refused = true
       sink.refused()
       const what = tooLargeCode === 'VALUE_TOO_LARGE' ? 'value' : 'request body'
-      sendError(res, tooLargeCode, `${what} exceeds the limit of ${limitBytes} bytes`, true)
+      res.cork(() => sendError(res, tooLargeCode, `${what} exceeds the limit of ${limitBytes} bytes`, true))
       return
     }
-    if (isLast && received === 0) { sink.complete(Buffer.from(chunk), true); return }
+    if (isLast && received === 0) { completeCorked(res, sink, Buffer.from(chunk), true); return }
     if (body === null) body = Buffer.allocUnsafe(declaredBytes >= 0 ? Math.max(declaredBytes, bytes) : Math.min(Math.max(INITIAL_UNKNOWN_BYTES, bytes), limitBytes))
     if (received + bytes > body.length) {
       const grown = Buffer.allocUnsafe(Math.min(limitBytes, Math.max(received + bytes, body.length * 2)))
@@ -88,6 +88,31 @@ export function readBody (res: HttpResponse, declaredBytes: number, limitBytes: 
     // uWS neuters `chunk` when this callback returns: copy now.
     body.set(new Uint8Array(chunk), received)
     received += bytes
-    if (isLast) sink.complete(body.subarray(0, received), false)
+    if (isLast) completeCorked(res, sink, body.subarray(0, received), false)
   })
+}
+
+// The arguments of the completion `completeCorked` runs inside res.cork (module state rather
+// than a closure per request: cork calls its callback before returning, so nothing else can
+// use these in between).
+let pendingSink: BodySink | null = null
+let pendingBody: Buffer = Buffer.alloc(0)
+let pendingBorrowed = false
+
+function completePending (): void {
+  const sink = pendingSink!
+  pendingSink = null
+  sink.complete(pendingBody, pendingBorrowed)
+}
+
+/**
+ * Calls `sink.complete` inside `res.cork`: uWS corks the socket around a request handler but
+ * not around onData callbacks, so a reply written here would otherwise leave in one send()
+ * per writeStatus / writeHeader / end.
+ */
+function completeCorked (res: HttpResponse, sink: BodySink, body: Buffer, borrowed: boolean): void {
+  pendingSink = sink
+  pendingBody = body
+  pendingBorrowed = borrowed
+  res.cork(completePending)
 }

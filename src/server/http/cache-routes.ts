@@ -28,7 +28,7 @@ import { endWithoutBody, sendError } from './reply.js'
 import type { Router } from './router.js'
 import {
   APPLICATION_JSON, CONTENT_TYPE, ETAG, EtagWriter, H_CONTENT_TYPE, H_IF_MATCH, H_IF_NONE_MATCH, isAscii, OCTET_STREAM,
-  ScratchViews, STATUS_204, STATUS_304
+  ScratchViews, STATUS_204, STATUS_304, TypeAndEtagWriter
 } from './wire.js'
 
 /** Longest stored Content-Type (the slab keeps its length in one byte). */
@@ -54,6 +54,7 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
   // Reused by every synchronous read (valid only until the reply is written).
   const keyScratch = new ScratchViews(3 * maxKeyBytes)
   const etags = new EtagWriter()
+  const typeAndEtag = new TypeAndEtagWriter(MAX_CONTENT_TYPE_BYTES)
   const plainGet: Command & { op: 'get' } = { op: 'get', tenantId: 0, key: keyScratch.bytes }
   /** The last value view handed to uWS, reused while the engine's value buffer and length repeat. */
   let lastValue: Buffer | null = null
@@ -92,9 +93,12 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     }
     // uWS writes `200 OK` itself before the first header. The stored type goes out as its
     // bytes when they are ASCII (the same bytes its latin1 string would give).
-    const type = result.contentType
-    res.writeHeader(CONTENT_TYPE, type === null || type.length === 0 ? OCTET_STREAM : isAscii(type) ? type : type.toString('latin1'))
-      .writeHeader(ETAG, etags.of(cas))
+    const stored = result.contentType
+    const type = stored === null || stored.length === 0 ? OCTET_STREAM : stored
+    const ascii = type === OCTET_STREAM || isAscii(type)
+    const both = ascii ? typeAndEtag.of(type, cas) : null
+    if (both !== null) res.writeHeader(CONTENT_TYPE, both)
+    else res.writeHeader(CONTENT_TYPE, ascii ? type : type.toString('latin1')).writeHeader(ETAG, etags.of(cas))
     const valueLength = result.valueLength
     if (headOnly) { endWithoutBody(res, valueLength); return }
     const value = result.value!

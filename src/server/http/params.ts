@@ -57,8 +57,19 @@ export function keyIntoScratch (req: HttpRequest, index: number, maxKeyBytes: nu
   const raw = req.getParameter(index) ?? ''
   // A UTF-16 code unit is at most 3 UTF-8 bytes, so the write below always fits.
   if (raw.length === 0 || raw.length > maxKeyBytes || raw.includes('%')) return null
-  const lengthBytes = scratch.bytes.write(raw, 0)
-  return lengthBytes > maxKeyBytes ? null : scratch.view(lengthBytes)
+  const bytes = scratch.bytes
+  const length = raw.length
+  for (let i = 0; i < length; i++) {
+    const code = raw.charCodeAt(i)
+    // Not ASCII: let Buffer encode the UTF-8 (a JS loop is cheaper than Buffer#write's checks
+    // for the common short ASCII key).
+    if (code >= 0x80) {
+      const lengthBytes = bytes.write(raw, 0)
+      return lengthBytes > maxKeyBytes ? null : scratch.view(lengthBytes)
+    }
+    bytes[i] = code
+  }
+  return scratch.view(length)
 }
 
 /** Checks a TTL in seconds (1 … MAX_TTL_SECONDS) from JSON; throws ParamError. */
