@@ -3,7 +3,8 @@
  * (DESIGN §7): cache, batch (mget/mset), keys, tags, counters, rate limits, tenants (admin),
  * health/stats/debug, snapshots; bearer auth from the tenant registry (`http/tenant-auth.ts`). Thread: main. Owns: the uWS app and its listen socket.
  * Invariants (uWS rules, DESIGN §4): every response is completed inside a uWS callback — the
- * request handler itself, or the body's last onData — never after an await, because uWS
+ * request handler itself (which uWS corks), or the body's last onData (which it does not: the
+ * reply is written inside `res.cork`, `http/body.ts`) — never after an await, because uWS
  * closes a connection whose pipelined request arrives while an earlier response is pending;
  * the only exceptions are replies that must wait (a first-seen credential's scrypt, a heavy
  * engine command), which register onAborted first, answer inside `res.cork` and never touch

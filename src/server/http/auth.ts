@@ -29,6 +29,11 @@ export function isRefusal (outcome: AuthOutcome): outcome is AuthRefusal {
 /** What the HTTP front end needs from the tenant registry. */
 export interface HttpAuthenticator {
   /**
+   * False while no credential is needed: `check` then answers the same for every header, so
+   * the hot path does not read `Authorization` at all.
+   */
+  required: () => boolean
+  /**
    * The outcome for an `Authorization` header value ('' when absent) if it can be decided now
    * (no auth required, a cached credential, a malformed header), else null: call `verify`.
    */
@@ -42,6 +47,7 @@ export const OPEN_PRINCIPAL: Principal = { tenantId: 0, tenantName: 'default', a
 
 /** Auth off: everyone is the default tenant and may administer (loopback-only, DESIGN §8). */
 export const OPEN_AUTHENTICATOR: HttpAuthenticator = {
+  required: () => false,
   check: () => OPEN_PRINCIPAL,
   verify: async () => OPEN_PRINCIPAL
 }

@@ -20,6 +20,7 @@ export function etagOf (cas: number): string {
 
 /** Parses an If-Match / If-None-Match value ('' → null: no condition). Weak tags compare by value. */
 export function parseEtags (header: string): EtagList | null {
+  if (header.length === 0) return null
   const trimmed = header.trim()
   if (trimmed === '') return null
   if (trimmed === '*') return { any: true, cas: [] }

@@ -17,8 +17,9 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Result } from '../../command/command.js'
 import { SlabcacheError, type ErrorCode } from '../../errors.js'
 import { isRefusal, type AuthOutcome, type HttpAuthenticator, type Principal } from './auth.js'
-import { bodyHeader, readBody, refuseDeclaredOverLimit } from './body.js'
+import { declaredBodyBytes, readBody, refuseDeclaredOverLimit } from './body.js'
 import { sendError, sendErrorWith } from './reply.js'
+import { H_AUTHORIZATION } from './wire.js'
 
 /** State of one request/response pair once the handler has returned. */
 export class Exchange {
@@ -78,12 +79,23 @@ export type Access = 'public' | 'tenant' | 'admin'
 /** One method on one route. `P` is what `parse` copies out of the request. */
 export interface Endpoint<P> {
   readonly access: Access
-  /** Absent: the body (if any) is ignored. */
-  readonly body?: { readonly limitBytes: number, readonly tooLargeCode: ErrorCode }
+  /**
+   * Absent: the body (if any) is ignored. `borrows`: `run` uses the body only before it
+   * returns (it never keeps it nor hands it to something that answers later), so a body that
+   * arrived in one chunk is passed as a view of uWS's chunk, without a copy.
+   */
+  readonly body?: { readonly limitBytes: number, readonly tooLargeCode: ErrorCode, readonly borrows?: boolean }
   /** Reads params, query and headers while `req` is valid; replies and returns null if invalid. */
   readonly parse: (res: HttpResponse, req: HttpRequest) => P | null
   /** Runs with auth and body ready; must end the response (or defer via replyWhenDone). */
   readonly run: (exchange: Exchange, params: P, body: Buffer) => void
+  /**
+   * Optional fast path of an endpoint without a body: called instead of `parse` + `run` when
+   * the principal is known at once (auth off or a cached credential). It reads `req`, answers
+   * before returning and never defers, so it may use scratch buffers instead of copies. An
+   * endpoint whose principal must be awaited still goes through `parse` + `run`.
+   */
+  readonly respond?: (res: HttpResponse, req: HttpRequest, principal: Principal) => void
 }
 
 /** A public endpoint's principal: the default tenant without admin rights. */
@@ -97,50 +109,87 @@ export function sendUnauthorized (res: HttpResponse, message: string, closeConne
 }
 
 /**
- * Runs `endpoint` for one request. Allocates one Exchange (and, with a body or an awaited
- * credential, one or two closures).
+ * Runs `endpoint` for one request. Without a body and with a principal known at once it
+ * allocates nothing here (`respond`) or one Exchange; with a body, a BodyExchange and the two
+ * callbacks uWS needs (onAborted, onData).
  */
 export function handle<P> (auth: HttpAuthenticator, endpoint: Endpoint<P>, res: HttpResponse, req: HttpRequest): void {
   let outcome: AuthOutcome | null = ANONYMOUS
   let authorization = ''
   if (endpoint.access !== 'public') {
-    authorization = req.getHeader('authorization')
+    // Auth off: the header cannot change the outcome, so it is not read.
+    if (auth.required()) authorization = req.getHeader(H_AUTHORIZATION)
     outcome = auth.check(authorization)
     if (outcome !== null && refuseAccess(res, endpoint.access, outcome)) return
   }
+  const spec = endpoint.body
+  if (spec === undefined && outcome !== null) {
+    const principal = isRefusal(outcome) ? ANONYMOUS : outcome
+    if (endpoint.respond !== undefined) { respondSafely(endpoint.respond, res, req, principal); return }
+    const params = endpoint.parse(res, req)
+    if (params === null) return
+    runSafely(endpoint, new Exchange(res, principal), params, EMPTY_BODY)
+    return
+  }
   const params = endpoint.parse(res, req)
   if (params === null) return
-  const spec = endpoint.body
-  const header = spec !== undefined ? bodyHeader(req) : null
-  if (spec !== undefined && refuseDeclaredOverLimit(res, header!, spec.limitBytes, spec.tooLargeCode)) return
-  const exchange = new Exchange(res, outcome !== null && !isRefusal(outcome) ? outcome : ANONYMOUS)
-  if (outcome !== null && spec === undefined) { runSafely(endpoint, exchange, params, EMPTY_BODY); return }
-
-  exchange.defer()
-  let body: Buffer | null = spec === undefined ? EMPTY_BODY : null
-  let authorized = outcome !== null
-  const proceed = (): void => {
-    if (body !== null && authorized && !exchange.ended && !exchange.aborted) runSafely(endpoint, exchange, params, body)
-  }
+  let declaredBytes = -1
   if (spec !== undefined) {
-    readBody(res, header!, spec.limitBytes, spec.tooLargeCode, () => exchange.aborted || exchange.ended, (complete) => {
-      body = complete
-      proceed()
-    }, () => { exchange.ended = true })
+    declaredBytes = declaredBodyBytes(req)
+    if (refuseDeclaredOverLimit(res, declaredBytes, spec.limitBytes, spec.tooLargeCode)) return
   }
+  const exchange = new BodyExchange(res, outcome !== null && !isRefusal(outcome) ? outcome : ANONYMOUS, endpoint, params, outcome !== null)
+  exchange.defer()
+  if (spec !== undefined) readBody(res, declaredBytes, spec.limitBytes, spec.tooLargeCode, exchange)
+  else exchange.complete(EMPTY_BODY, false)
   if (outcome === null) {
     // First sight of this credential: scrypt runs off the request path and the reply is
     // deferred (documented: such a request is answered asynchronously; later ones are not).
     void auth.verify(authorization).then((verified) => {
-      if (exchange.aborted || exchange.ended) return
-      res.cork(() => {
-        // A refusal while the body still streams closes the connection (the rest is unread).
-        if (refuseAccess(res, endpoint.access, verified, body === null)) { exchange.ended = true; return }
-        exchange.principal = verified as Principal
-        authorized = true
-        proceed()
-      })
+      if (exchange.closed) return
+      res.cork(() => exchange.authorize(verified))
     })
+  }
+}
+
+/**
+ * An exchange that waits for its body, its credential's verification, or both; runs the
+ * endpoint once both are there (inside the uWS callback that brought the last of them).
+ */
+class BodyExchange<P> extends Exchange {
+  readonly #endpoint: Endpoint<P>
+  readonly #params: P
+  #body: Buffer | null = null
+  #authorized: boolean
+
+  constructor (res: HttpResponse, principal: Principal, endpoint: Endpoint<P>, params: P, authorized: boolean) {
+    super(res, principal)
+    this.#endpoint = endpoint
+    this.#params = params
+    this.#authorized = authorized
+  }
+
+  get closed (): boolean { return this.aborted || this.ended }
+
+  complete (body: Buffer, borrowed: boolean): void {
+    if (this.#authorized) {
+      const keep = borrowed && this.#endpoint.body?.borrows !== true
+      if (!this.closed) runSafely(this.#endpoint, this, this.#params, keep ? Buffer.from(body) : body)
+      return
+    }
+    // Kept until the credential is verified: a borrowed view dies with this callback.
+    this.#body = borrowed ? Buffer.from(body) : body
+  }
+
+  refused (): void { this.ended = true }
+
+  /** The verified credential (inside res.cork): refuse, or run if the body is complete. */
+  authorize (verified: AuthOutcome): void {
+    // A refusal while the body still streams closes the connection (the rest is unread).
+    if (refuseAccess(this.res, this.#endpoint.access, verified, this.#body === null)) { this.ended = true; return }
+    this.principal = verified as Principal
+    this.#authorized = true
+    if (this.#body !== null) runSafely(this.#endpoint, this, this.#params, this.#body)
   }
 }
 
@@ -155,6 +204,17 @@ function runSafely<P> (endpoint: Endpoint<P>, exchange: Exchange, params: P, bod
   } catch (error) {
     try {
       sendError(exchange.res, 'INTERNAL', error instanceof Error ? `internal error: ${error.message}` : undefined)
+    } catch {}
+  }
+}
+
+/** `runSafely` for an endpoint's `respond` fast path. */
+function respondSafely (respond: NonNullable<Endpoint<unknown>['respond']>, res: HttpResponse, req: HttpRequest, principal: Principal): void {
+  try {
+    respond(res, req, principal)
+  } catch (error) {
+    try {
+      sendError(res, 'INTERNAL', error instanceof Error ? `internal error: ${error.message}` : undefined)
     } catch {}
   }
 }

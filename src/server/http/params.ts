@@ -8,6 +8,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { ErrorCode } from '../../errors.js'
 import { sendError } from './reply.js'
+import { H_TAGS, H_TTL, type ScratchViews } from './wire.js'
 
 /** Longest TTL accepted, seconds (ten years, as an upper bound on nonsense). */
 export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
@@ -23,12 +24,16 @@ export class ParamError extends Error {
 
 /** Decodes path parameter `index` to bytes; answers 400/414 and returns null if invalid. */
 export function keyParameter (res: HttpResponse, req: HttpRequest, index: number, maxKeyBytes: number, what = 'key'): Buffer | null {
-  let text: string
-  try {
-    text = decodeURIComponent(req.getParameter(index))
-  } catch {
-    sendError(res, 'BAD_REQUEST', `${what} is not valid percent-encoded UTF-8`)
-    return null
+  const raw = req.getParameter(index) ?? ''
+  let text = raw
+  // decodeURIComponent returns a string without '%' unchanged (and never throws on it).
+  if (raw.includes('%')) {
+    try {
+      text = decodeURIComponent(raw)
+    } catch {
+      sendError(res, 'BAD_REQUEST', `${what} is not valid percent-encoded UTF-8`)
+      return null
+    }
   }
   const key = Buffer.from(text)
   if (key.length === 0) {
@@ -42,6 +47,31 @@ export function keyParameter (res: HttpResponse, req: HttpRequest, index: number
   return key
 }
 
+/**
+ * `keyParameter` into `scratch` instead of a new Buffer, for a reply made before the handler
+ * returns: the key is a view of `scratch` (capacity ≥ 3 × maxKeyBytes), valid until the next
+ * use of `scratch`. Returns null without answering when the fast form does not apply (a
+ * percent-encoded, empty or oversized key): call `keyParameter`, which decodes or refuses.
+ */
+export function keyIntoScratch (req: HttpRequest, index: number, maxKeyBytes: number, scratch: ScratchViews): Buffer | null {
+  const raw = req.getParameter(index) ?? ''
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so the write below always fits.
+  if (raw.length === 0 || raw.length > maxKeyBytes || raw.includes('%')) return null
+  const bytes = scratch.bytes
+  const length = raw.length
+  for (let i = 0; i < length; i++) {
+    const code = raw.charCodeAt(i)
+    // Not ASCII: let Buffer encode the UTF-8 (a JS loop is cheaper than Buffer#write's checks
+    // for the common short ASCII key).
+    if (code >= 0x80) {
+      const lengthBytes = bytes.write(raw, 0)
+      return lengthBytes > maxKeyBytes ? null : scratch.view(lengthBytes)
+    }
+    bytes[i] = code
+  }
+  return scratch.view(length)
+}
+
 /** Checks a TTL in seconds (1 … MAX_TTL_SECONDS) from JSON; throws ParamError. */
 export function ttlFromJson (raw: unknown, what = 'ttl'): number {
   if (raw === undefined || raw === null) return 0
@@ -53,11 +83,12 @@ export function ttlFromJson (raw: unknown, what = 'ttl'): number {
 
 /**
  * TTL from `?ttl=` or else the `X-Slabcache-TTL` header: 0 when both are absent, -1 when
- * invalid (the caller answers 400 with TTL_RULE).
+ * invalid (the caller answers 400 with TTL_RULE). `hasQuery` false: the request has no query
+ * string, so only the header is read.
  */
-export function ttlFromRequest (req: HttpRequest): number {
-  let raw = req.getQuery('ttl')
-  if (raw === '' || raw === undefined) raw = req.getHeader('x-slabcache-ttl')
+export function ttlFromRequest (req: HttpRequest, hasQuery = true): number {
+  let raw = hasQuery ? req.getQuery('ttl') : ''
+  if (raw === '' || raw === undefined) raw = req.getHeader(H_TTL)
   if (raw === '') return 0
   if (!/^[0-9]{1,10}$/.test(raw)) return -1
   const seconds = Number(raw)
@@ -69,10 +100,11 @@ export const TTL_RULE = `ttl must be an integer number of seconds from 1 to ${MA
  * Tags from `?tags=a,b` or else `X-Slabcache-Tags: a,b` (comma-separated, spaces trimmed):
  * null when absent, an array of byte strings otherwise. Empty tags are refused (ParamError).
  * Tag count and size limits are the engine's (it answers TOO_MANY_TAGS / TAG_TOO_LARGE).
+ * `hasQuery` as for ttlFromRequest.
  */
-export function tagsFromRequest (req: HttpRequest): Buffer[] | null {
-  let raw = req.getQuery('tags')
-  if (raw === '' || raw === undefined) raw = req.getHeader('x-slabcache-tags')
+export function tagsFromRequest (req: HttpRequest, hasQuery = true): Buffer[] | null {
+  let raw = hasQuery ? req.getQuery('tags') : ''
+  if (raw === '' || raw === undefined) raw = req.getHeader(H_TAGS)
   if (raw === '') return null
   return raw.split(',').map((tag) => {
     const trimmed = tag.trim()

@@ -28,6 +28,7 @@ export function registryAuthenticator (registry: TenantRegistry): HttpAuthentica
     return found
   }
   return {
+    required: () => registry.authRequired,
     check: (authorization: string): AuthOutcome | null => {
       if (!registry.authRequired) return OPEN_PRINCIPAL
       const credential = parseBearer(authorization)
