@@ -27,8 +27,8 @@ import {
 import { endWithoutBody, sendError } from './reply.js'
 import type { Router } from './router.js'
 import {
-  APPLICATION_JSON, CONTENT_TYPE, ETAG, EtagWriter, H_CONTENT_TYPE, H_IF_MATCH, H_IF_NONE_MATCH, isAscii, OCTET_STREAM,
-  ScratchViews, STATUS_204, STATUS_304, TypeAndEtagWriter
+  APPLICATION_JSON, CONTENT_TYPE, ETAG, EtagWriter, FIELD_VALUE, FIELD_VALUE_RULE, fieldValueKind, H_CONTENT_TYPE, H_IF_MATCH, H_IF_NONE_MATCH,
+  isFieldValue, NOT_FIELD_VALUE, OCTET_STREAM, ScratchViews, STATUS_204, STATUS_304, TypeAndEtagWriter
 } from './wire.js'
 
 /** Longest stored Content-Type (the slab keeps its length in one byte). */
@@ -93,9 +93,12 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     }
     // uWS writes `200 OK` itself before the first header. The stored type goes out as its
     // bytes when they are ASCII (the same bytes its latin1 string would give).
+    // A stored type that is not a valid header value (written before writes were checked) is
+    // not sent: it could add header lines.
     const stored = result.contentType
-    const type = stored === null || stored.length === 0 ? OCTET_STREAM : stored
-    const ascii = type === OCTET_STREAM || isAscii(type)
+    const kind = stored === null || stored.length === 0 ? NOT_FIELD_VALUE : fieldValueKind(stored)
+    const type = kind === NOT_FIELD_VALUE ? OCTET_STREAM : stored!
+    const ascii = kind !== FIELD_VALUE
     const both = ascii ? typeAndEtag.of(type, cas) : null
     if (both !== null) res.writeHeader(CONTENT_TYPE, both)
     else res.writeHeader(CONTENT_TYPE, ascii ? type : type.toString('latin1')).writeHeader(ETAG, etags.of(cas))
@@ -187,9 +190,11 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     const typeHeader = req.getHeader(H_CONTENT_TYPE)
     let contentType: Buffer | null = null
     if (typeHeader !== '') {
-      // Never mutated: the engine copies the bytes into the slab.
+      // Never mutated: the engine copies the bytes into the slab. Only checked bytes are kept.
       if (typeHeader !== lastTypeHeader || lastTypeBytes === null) {
-        lastTypeBytes = Buffer.from(typeHeader, 'latin1')
+        const bytes = Buffer.from(typeHeader, 'latin1')
+        if (!isFieldValue(bytes)) { sendError(res, 'BAD_REQUEST', `Content-Type must be ${FIELD_VALUE_RULE}`); return null }
+        lastTypeBytes = bytes
         lastTypeHeader = typeHeader
       }
       contentType = lastTypeBytes
@@ -239,6 +244,7 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
         if (contentType !== null && contentType.length > MAX_CONTENT_TYPE_BYTES) {
           throw new ParamError('BAD_REQUEST', `contentType is ${contentType.length} bytes; the limit is ${MAX_CONTENT_TYPE_BYTES}`)
         }
+        if (contentType !== null && !isFieldValue(contentType)) throw new ParamError('BAD_REQUEST', `contentType must be ${FIELD_VALUE_RULE}`)
         write(exchange, params.key, value, {
           ttlSeconds: ttlFromJson(envelope['ttl']), tags: tagsFromJson(envelope['tags']), contentType, ifMatch: params.ifMatch, ifNoneMatch: params.ifNoneMatch
         })

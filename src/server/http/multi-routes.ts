@@ -14,6 +14,7 @@ import { getCommand, PLAIN_WRITE, setCommand, type WriteSpec } from './item-comm
 import { answerParamErrors, jsonObject, keyFromJson, ParamError, tagsFromJson, ttlFromJson, valueFromJson, valueToJson } from './params.js'
 import { MAX_CONTENT_TYPE_BYTES } from './cache-routes.js'
 import { sendError, sendErrorWith, sendJson } from './reply.js'
+import { FIELD_VALUE_RULE, isFieldValue } from './wire.js'
 import type { Router } from './router.js'
 
 const MGET_SHAPE = '{"keys": [string]}'
@@ -70,11 +71,13 @@ function itemFromJson (raw: unknown, index: number, maxKeyBytes: number): ItemWr
   if (rawType !== undefined && rawType !== null && (typeof rawType !== 'string' || Buffer.byteLength(rawType, 'latin1') > MAX_CONTENT_TYPE_BYTES)) {
     throw new ParamError('BAD_REQUEST', `${where}.contentType must be a string of at most ${MAX_CONTENT_TYPE_BYTES} bytes`)
   }
+  const contentType = typeof rawType === 'string' && rawType !== '' ? Buffer.from(rawType, 'latin1') : null
+  if (contentType !== null && !isFieldValue(contentType)) throw new ParamError('BAD_REQUEST', `${where}.contentType must be ${FIELD_VALUE_RULE}`)
   const spec: WriteSpec = {
     ...PLAIN_WRITE,
     ttlSeconds: ttlFromJson(item['ttl'], `${where}.ttl`),
     tags: tagsFromJson(item['tags'], `${where}.tags`),
-    contentType: typeof rawType === 'string' && rawType !== '' ? Buffer.from(rawType, 'latin1') : null
+    contentType
   }
   return { key, value, spec }
 }

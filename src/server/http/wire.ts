@@ -133,3 +133,37 @@ export function isAscii (bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false
   return true
 }
+
+/**
+ * True when `bytes` can be a header field value (RFC 9110: HTAB, SP, visible ASCII, obs-text).
+ * CR, LF and the other control bytes cannot: uWS writes values verbatim, so a CR LF in a stored
+ * Content-Type would add header lines to every reader's response.
+ */
+export function isFieldValue (bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!
+    if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) return false
+  }
+  return true
+}
+
+/**
+ * `isFieldValue` and `isAscii` in one pass, for the GET path: ASCII_FIELD_VALUE (send the bytes
+ * as they are), FIELD_VALUE (has obs-text: send its latin1 string), or NOT_FIELD_VALUE.
+ */
+export const ASCII_FIELD_VALUE = 0
+export const FIELD_VALUE = 1
+export const NOT_FIELD_VALUE = 2
+export function fieldValueKind (bytes: Uint8Array): number {
+  let kind = ASCII_FIELD_VALUE
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!
+    if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) return NOT_FIELD_VALUE
+    if (byte >= 0x80) kind = FIELD_VALUE
+  }
+  return kind
+}
+
+/** The rule `isFieldValue` enforces, for error messages. */
+export const FIELD_VALUE_RULE = 'a valid header value (no control characters such as CR or LF)'
+

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { etagOf } from '../../../src/server/http/conditions.js'
-import { EtagWriter, isAscii, ScratchViews, TypeAndEtagWriter, writeEtag } from '../../../src/server/http/wire.js'
+import {
+  ASCII_FIELD_VALUE, EtagWriter, FIELD_VALUE, fieldValueKind, isAscii, isFieldValue, NOT_FIELD_VALUE, ScratchViews, TypeAndEtagWriter, writeEtag
+} from '../../../src/server/http/wire.js'
 
 const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1')
 
@@ -42,4 +44,13 @@ t.test('ScratchViews and isAscii', async (t) => {
   t.ok(isAscii(Buffer.from('text/plain; charset=utf-8')))
   t.notOk(isAscii(Buffer.from([0x74, 0xfc])))
   t.ok(isAscii(Buffer.alloc(0)))
+})
+
+t.test('isFieldValue and fieldValueKind - HTAB, SP, visible ASCII and obs-text only', async (t) => {
+  t.ok(isFieldValue(Buffer.from('text/plain;\tq=1')))
+  t.ok(isFieldValue(Buffer.from([0x61, 0x80, 0xff])), 'obs-text')
+  for (const byte of [0x00, 0x01, 0x0a, 0x0d, 0x1f, 0x7f]) t.notOk(isFieldValue(Buffer.from([0x61, byte])), `0x${byte.toString(16)}`)
+  t.equal(fieldValueKind(Buffer.from('text/plain')), ASCII_FIELD_VALUE)
+  t.equal(fieldValueKind(Buffer.from([0x61, 0xfc])), FIELD_VALUE)
+  t.equal(fieldValueKind(Buffer.from([0xfc, 0x0d, 0x0a])), NOT_FIELD_VALUE, 'a control byte after obs-text')
 })
