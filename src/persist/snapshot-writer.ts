@@ -56,6 +56,9 @@ export async function writeSnapshot (shards: ShardSet, pool: SnapshotPool, clock
   const dir = path.dirname(file)
   const temp = `${file}.tmp-${process.pid}`
   let handle: fs.FileHandle | null = null
+  // Block writes in flight (each settles, never rejects): awaited before the file closes, even
+  // on failure, so no job can write into a descriptor number that was closed and reused.
+  const pending: Array<Promise<unknown>> = []
   try {
     await fs.mkdir(dir, { recursive: true })
     handle = await fs.open(temp, 'w')
@@ -67,7 +70,6 @@ export async function writeSnapshot (shards: ShardSet, pool: SnapshotPool, clock
     let blocks = 0
     let items = 0
     let payloadBytes = 0
-    const pending: Array<Promise<unknown>> = []
     let failure: unknown = null
     const fd = handle.fd
     const out = new ExportBuffer(BLOCK_TARGET_BYTES + SLICE_BYTES)
@@ -114,6 +116,7 @@ export async function writeSnapshot (shards: ShardSet, pool: SnapshotPool, clock
     await syncDirectory(dir)
     return { items, bytes: position + trailer.length, createdMs, durationMs }
   } catch (error) {
+    await Promise.all(pending)
     if (handle !== null) await handle.close().catch(() => {})
     await fs.rm(temp, { force: true }).catch(() => {})
     if (error instanceof SlabcacheError) throw error
