@@ -66,7 +66,15 @@ export const ERROR_CATALOG = {
   SNAPSHOT_VERSION: { status: 33, name: 'SnapshotVersionError', httpStatus: 500, message: 'the file is not a snapshot this build can read (wrong magic or version); nothing was loaded' },
   SNAPSHOT_IN_PROGRESS: { status: 34, name: 'SnapshotInProgressError', httpStatus: 409, message: 'a snapshot or restore is already running' },
   SNAPSHOT_NOT_FOUND: { status: 35, name: 'SnapshotNotFoundError', httpStatus: 404, message: 'no snapshot to restore from in the data directory' },
-  SNAPSHOT_IO: { status: 36, name: 'SnapshotIoError', httpStatus: 500, message: 'the snapshot could not be written or read (disk error)' }
+  SNAPSHOT_IO: { status: 36, name: 'SnapshotIoError', httpStatus: 500, message: 'the snapshot could not be written or read (disk error)' },
+  // Cluster (issue 7)
+  PEER_UNAVAILABLE: { status: 37, name: 'PeerUnavailableError', httpStatus: 503, message: 'the node that owns the key cannot be reached; retry' },
+  PEER_TIMEOUT: { status: 38, name: 'PeerTimeoutError', httpStatus: 504, message: 'the peer did not answer in time; the request may or may not have been applied' },
+  PEER_BUSY: { status: 39, name: 'PeerBusyError', httpStatus: 503, message: 'the link to the peer has too much queued; retry later' },
+  PEER_AUTH_FAILED: { status: 40, name: 'PeerAuthFailedError', httpStatus: 403, message: 'the peer did not prove the cluster secret' },
+  PEER_PROTOCOL: { status: 41, name: 'PeerProtocolError', httpStatus: 502, message: 'the peer sent a frame this node cannot read (bad framing or version)' },
+  REPLICATION_TIMEOUT: { status: 42, name: 'ReplicationTimeoutError', httpStatus: 504, message: 'the write was applied on its owner but not acknowledged by enough replicas in time' },
+  NOT_CLUSTERED: { status: 43, name: 'NotClusteredError', httpStatus: 409, message: 'this node is not running in cluster mode' }
 } as const satisfies Record<string, CatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

@@ -9,7 +9,7 @@
 import fs from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../errors.js'
-import { checkRelations, optionByKey, OPTIONS, showValue, type LogLevel, type OptionSpec, type ParseContext, type TenantConfig } from './options.js'
+import { checkRelations, optionByKey, OPTIONS, showValue, type ConsistencyMode, type LogLevel, type OptionSpec, type ParseContext, type TenantConfig } from './options.js'
 
 export type { LogLevel, TenantConfig } from './options.js'
 
@@ -54,6 +54,26 @@ export interface Config {
     readonly onShutdown: boolean
     /** Restore `dump.slab` at start, before any listener opens. */
     readonly restoreOnStart: boolean
+  }
+  /** Cluster membership, replication and repair (DESIGN §9). */
+  readonly cluster: {
+    /** Cluster mode: --cluster, or implied by a non-empty join list. */
+    readonly enabled: boolean
+    /** This node's name; null until resolved (`<advertiseHost>:<peerPort>`, see clusterNodeId). */
+    readonly nodeId: string | null
+    /** Peer addresses (host:port) to join through. */
+    readonly join: readonly string[]
+    readonly peerPort: number
+    readonly advertiseHost: string
+    readonly secret: string | null
+    readonly replicas: number
+    readonly consistency: ConsistencyMode
+    readonly heartbeatIntervalMs: number
+    readonly suspectAfterMs: number
+    readonly deadAfterMs: number
+    readonly replicationTimeoutMs: number
+    readonly rebalanceRateBytes: number
+    readonly antiEntropyIntervalMs: number
   }
   /** Tenants declared in the configuration, merged into the tenant file at start. */
   readonly tenants: readonly TenantConfig[]

@@ -83,6 +83,30 @@ function reject (label: string, mustBe: string, received: string): never {
   throw new ConfigError(`${label} must be ${mustBe}; received ${received}`)
 }
 
+/** Write acknowledgement modes (DESIGN §9): none, a majority of the key's replicas, all of them. */
+export const CONSISTENCY_MODES = ['async', 'quorum', 'all'] as const
+export type ConsistencyMode = typeof CONSISTENCY_MODES[number]
+const NODE_ID_RULE = '1 to 64 characters of A-Z a-z 0-9 . _ : -'
+const nodeId: ParseFn = (raw, label) => {
+  const text = typeof raw === 'string' ? raw.trim() : undefined
+  if (text === undefined || !/^[A-Za-z0-9._:-]{1,64}$/.test(text)) reject(label, NODE_ID_RULE, showValue(raw))
+  return text
+}
+const PEER_ADDRESS_RULE = 'a comma-separated list of host:port peer addresses'
+const peerAddressList: ParseFn = (raw, label) => {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((part) => part.trim()).filter((part) => part !== '') : null
+  if (items === null) reject(label, PEER_ADDRESS_RULE, showValue(raw))
+  return Object.freeze(items.map((item: unknown) => {
+    const match = typeof item === 'string' ? /^(.+):(\d{1,5})$/.exec(item.trim()) : null
+    if (match === null || Number(match[2]) < 1 || Number(match[2]) > 65535) reject(label, PEER_ADDRESS_RULE, showValue(item))
+    return `${match[1]!}:${Number(match[2])}`
+  }))
+}
+/** Cluster mode: asked for with --cluster, or implied by a non-empty join list. */
+export function clusterEnabled (enabled: boolean, join: readonly string[]): boolean { return enabled || join.length > 0 }
+/** Hosts that bind every interface and so cannot be dialled by a peer. */
+function wildcardHost (host: string): boolean { return host === '0.0.0.0' || host === '::' || host === '' }
+
 function integer (min: number, max: number): ParseFn {
   return (raw, label) => {
     const n = typeof raw === 'number' ? raw
@@ -297,6 +321,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ key: 'snapshot.interval', field: 'snapshot.intervalMs', flag: 'snapshot-interval', valueName: '<duration>', default: { raw: 0 }, parse: duration(100, 30 * 86_400_000), help: 'take a whole-server snapshot this often (e.g. 15m); 0 = never' }),
   option({ key: 'snapshot.onShutdown', flag: 'snapshot-on-shutdown', valueName: null, default: { raw: true }, parse: boolean, help: 'take a whole-server snapshot on SIGTERM/SIGINT before exiting' }),
   option({ key: 'snapshot.restoreOnStart', flag: 'restore-on-start', valueName: null, default: { raw: true }, parse: boolean, help: 'load <dataDir>/snapshots/dump.slab at start, before any listener opens' }),
+  // Cluster (issue 7, DESIGN §9): on with --cluster or a non-empty --join.
+  option({ key: 'cluster.enabled', flag: 'cluster', valueName: null, default: { raw: false }, parse: boolean, help: 'run as a cluster node (implied by --join); needs a cluster secret' }),
+  option({ key: 'cluster.nodeId', flag: 'node-id', valueName: '<id>', default: { derive: () => null, text: '<advertised host>:<peer port>' }, parse: nodeId, help: 'this node\'s stable name in the cluster (1-64 of A-Z a-z 0-9 . _ : -)' }),
+  option({ key: 'cluster.join', flag: 'join', valueName: '<host:port,...>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: peerAddressList, help: 'peer addresses of existing members to join through (any one suffices)' }),
+  option({ key: 'cluster.peerPort', flag: 'peer-port', valueName: '<port>', default: { raw: 7946 }, parse: integer(0, 65535), help: 'port of the binary peer protocol (0 = ephemeral)' }),
+  option({ key: 'cluster.advertiseHost', flag: 'advertise-host', valueName: '<host>', default: { derive: (v) => wildcardHost(v['host'] as string) ? '127.0.0.1' : v['host'], text: 'host, or 127.0.0.1 when host is a wildcard' }, parse: nonEmptyString, help: 'host other members use to reach this node\'s peer port' }),
+  option({ key: 'cluster.secret', flag: 'cluster-secret', valueName: '<secret>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'shared secret every member proves with an HMAC challenge; required in cluster mode' }),
+  option({ key: 'cluster.replicas', flag: 'replicas', valueName: '<n>', default: { raw: 2 }, parse: integer(1, 5), help: 'copies of every key: the owner plus the next n-1 distinct nodes on the ring' }),
+  option({ key: 'cluster.consistency', flag: 'consistency', valueName: '<mode>', default: { raw: 'async' }, parse: oneOf(CONSISTENCY_MODES), help: `default write acknowledgement: ${CONSISTENCY_MODES.join(', ')} (per request: X-Slabcache-Consistency, RESP CLIENT CONSISTENCY)` }),
+  option({ key: 'cluster.heartbeatInterval', field: 'cluster.heartbeatIntervalMs', flag: 'heartbeat-interval', valueName: '<duration>', default: { raw: '250ms' }, parse: duration(10, 60_000), help: 'how often a node sends heartbeats to its peers' }),
+  option({ key: 'cluster.suspectAfter', field: 'cluster.suspectAfterMs', flag: 'suspect-after', valueName: '<duration>', default: { raw: '1s' }, parse: duration(20, 600_000), help: 'silence after which a peer is suspected' }),
+  option({ key: 'cluster.deadAfter', field: 'cluster.deadAfterMs', flag: 'dead-after', valueName: '<duration>', default: { raw: '2s' }, parse: duration(30, 3_600_000), help: 'silence after which a peer is declared dead and leaves the ring' }),
+  option({ key: 'cluster.replicationTimeout', field: 'cluster.replicationTimeoutMs', flag: 'replication-timeout', valueName: '<duration>', default: { raw: '2s' }, parse: duration(10, 600_000), help: 'how long a quorum/all write waits for replica acknowledgements' }),
+  option({ key: 'cluster.rebalanceRate', field: 'cluster.rebalanceRateBytes', flag: 'rebalance-rate', valueName: '<size>', default: { raw: '64mb' }, parse: bytes(64 * KIB, Number.MAX_SAFE_INTEGER), help: 'bytes per second a node streams to others when ranges move or anti-entropy repairs' }),
+  option({ key: 'cluster.antiEntropyInterval', field: 'cluster.antiEntropyIntervalMs', flag: 'anti-entropy-interval', valueName: '<duration>', default: { raw: '30s' }, parse: duration(100, 86_400_000), help: 'how often a node compares range digests with the other replicas; 0 = never' }),
   option({ key: 'limits.maxBatchItems', flag: 'max-batch-items', valueName: '<n>', default: { raw: 1000 }, parse: integer(1, 1_000_000), help: 'most keys or items in one HTTP mget/mset or key-listing page' })
 ]
 
@@ -333,6 +372,15 @@ export function checkRelations (values: ResolvedValues): void {
   const declaredDefault = (values['tenants'] as readonly TenantConfig[]).find((tenant) => tenant.name === 'default')
   if (values['auth.defaultSecret'] !== null && declaredDefault !== undefined && (declaredDefault.secret !== null || declaredDefault.secretHash !== null)) {
     reject(optionByKey('auth.defaultSecret').label, `unset when ${optionByKey('tenants').label} gives the default tenant a secret (one place per secret)`, 'both')
+  }
+  if (clusterEnabled(values['cluster.enabled'] as boolean, values['cluster.join'] as readonly string[])) {
+    if (values['cluster.secret'] === null) reject(optionByKey('cluster.secret').label, 'set in cluster mode (--cluster or --join): peers prove it to each other', 'none')
+    const heartbeatMs = values['cluster.heartbeatInterval'] as number
+    const suspectMs = values['cluster.suspectAfter'] as number
+    const deadMs = values['cluster.deadAfter'] as number
+    if (heartbeatMs === 0) reject(optionByKey('cluster.heartbeatInterval').label, 'a duration above 0 in cluster mode', '0')
+    if (suspectMs <= heartbeatMs) reject(optionByKey('cluster.suspectAfter').label, `longer than ${optionByKey('cluster.heartbeatInterval').label} (${heartbeatMs} ms)`, `${suspectMs} ms`)
+    if (deadMs <= suspectMs) reject(optionByKey('cluster.deadAfter').label, `longer than ${optionByKey('cluster.suspectAfter').label} (${suspectMs} ms)`, `${deadMs} ms`)
   }
   if (maxRequestBytes < maxValueBytes) {
     reject(optionByKey('limits.maxRequestBytes').label, `at least ${maxValue} = ${formatBytes(maxValueBytes)}`, formatBytes(maxRequestBytes))

@@ -9,7 +9,7 @@ import { ERROR_CATALOG, type ErrorCode } from '../errors.js'
 
 /** Prefix (Redis's error "code", the first word) and fixed text of each catalog error. */
 interface RespErrorEntry {
-  readonly prefix: 'ERR' | 'BUSY' | 'OOM' | 'NOAUTH' | 'NOPERM'
+  readonly prefix: 'ERR' | 'BUSY' | 'OOM' | 'NOAUTH' | 'NOPERM' | 'TRYAGAIN' | 'TIMEOUT' | 'NOREPL'
   /** Redis-native text; null: `<CODE> <message>` with the engine's or the catalog's message. */
   readonly text: string | null
 }
@@ -58,7 +58,15 @@ export const RESP_ERROR_TABLE: Readonly<Record<ErrorCode, RespErrorEntry>> = {
   SNAPSHOT_VERSION: { prefix: 'ERR', text: null },
   SNAPSHOT_IN_PROGRESS: { prefix: 'ERR', text: 'Background save already in progress' },
   SNAPSHOT_NOT_FOUND: { prefix: 'ERR', text: null },
-  SNAPSHOT_IO: { prefix: 'ERR', text: null }
+  SNAPSHOT_IO: { prefix: 'ERR', text: null },
+  // Redis Cluster clients retry on TRYAGAIN and CLUSTERDOWN; a timed-out peer may have applied the write.
+  PEER_UNAVAILABLE: { prefix: 'TRYAGAIN', text: null },
+  PEER_TIMEOUT: { prefix: 'TIMEOUT', text: null },
+  PEER_BUSY: { prefix: 'TRYAGAIN', text: null },
+  PEER_AUTH_FAILED: { prefix: 'ERR', text: null },
+  PEER_PROTOCOL: { prefix: 'ERR', text: null },
+  REPLICATION_TIMEOUT: { prefix: 'NOREPL', text: null },
+  NOT_CLUSTERED: { prefix: 'ERR', text: 'This instance has cluster support disabled' }
 }
 
 /** The error line for a catalog code; `message` (the engine's detail) replaces the catalog's. */

@@ -59,7 +59,22 @@ const CASES: Record<string, OptionCase> = {
     invalidJson: [99, 1.5, true]
   },
   'snapshot.onShutdown': { valid: [['true', true], ['false', false], ['0', false]], validJson: [[false, false]], invalid: ['yes', ''], invalidJson: [1] },
-  'snapshot.restoreOnStart': { valid: [['true', true], ['false', false], ['1', true]], validJson: [[false, false]], invalid: ['no'], invalidJson: ['off'] }
+  'snapshot.restoreOnStart': { valid: [['true', true], ['false', false], ['1', true]], validJson: [[false, false]], invalid: ['no'], invalidJson: ['off'] },
+  // Cluster mode needs a secret (a relation, tested below), so the cases that turn it on are there.
+  'cluster.enabled': { valid: [['false', false], ['0', false]], validJson: [[false, false]], invalid: ['yes'], invalidJson: [1] },
+  'cluster.nodeId': { valid: [['node-a', 'node-a'], ['10.0.0.1:7946', '10.0.0.1:7946']], invalid: ['has space', 'x'.repeat(65), 'ü'], invalidJson: [7] },
+  'cluster.join': { valid: [['', []]], validJson: [[[], []]], invalid: ['nohost', 'a:0', 'a:70000', 'a:b'], invalidJson: [5, ['a']] },
+  'cluster.peerPort': { valid: [['0', 0], ['7947', 7947]], validJson: [[7000, 7000]], invalid: ['-1', '65536', 'peer'] },
+  'cluster.advertiseHost': { valid: [['10.1.2.3', '10.1.2.3']], invalid: [''], invalidJson: [1] },
+  'cluster.secret': { valid: [['cluster-secret-1', 'cluster-secret-1']], invalid: ['short', 'two words here'], invalidJson: [12345678] },
+  'cluster.replicas': { valid: [['1', 1], ['3', 3]], validJson: [[2, 2]], invalid: ['0', '6', 'two'] },
+  'cluster.consistency': { valid: [['async', 'async'], ['QUORUM', 'quorum'], ['all', 'all']], invalid: ['most', ''], invalidJson: [2] },
+  'cluster.heartbeatInterval': { valid: [['100ms', 100], ['1s', 1000]], validJson: [[50, 50]], invalid: ['5ms', '2m', 'fast'] },
+  'cluster.suspectAfter': { valid: [['500ms', 500], ['5s', 5000]], validJson: [[900, 900]], invalid: ['10ms', 'soon'] },
+  'cluster.deadAfter': { valid: [['3s', 3000], ['1m', 60_000]], validJson: [[4000, 4000]], invalid: ['20ms', 'later'] },
+  'cluster.replicationTimeout': { valid: [['500ms', 500], ['10s', 10_000]], invalid: ['5ms', 'long'] },
+  'cluster.rebalanceRate': { valid: [['1mb', MIB], ['64kb', 64 * KIB]], validJson: [[MIB, MIB]], invalid: ['1kb', 'fast'] },
+  'cluster.antiEntropyInterval': { valid: [['0', 0], ['30s', 30_000]], validJson: [[60_000, 60_000]], invalid: ['50ms', 'often'] }
 }
 
 function field (config: Config, spec: OptionSpec): unknown {
@@ -200,4 +215,23 @@ t.test('auth.defaultSecret - may not be given twice (also as a secret of the def
     message: /^auth\.defaultSecret \(--default-secret\) must be unset when tenants \(--tenants\) gives the default tenant a secret/
   })
   t.equal(run(['--default-secret=default-secret', '--tenants=[{"name":"default","quota":"1mb"}]']).tenants[0]!.quotaBytes, MIB, 'a quota for the default tenant is fine')
+})
+
+t.test('cluster mode (--cluster or --join) needs a secret and heartbeat < suspect < dead', async (t) => {
+  const secret = ['--cluster-secret', 'cluster-secret-1']
+  t.throws(() => run(['--cluster']), { code: 'CONFIG_INVALID', message: /^cluster\.secret \(--cluster-secret\) must be set in cluster mode/ })
+  t.throws(() => run(['--join', 'a:7946']), { code: 'CONFIG_INVALID', message: /^cluster\.secret/ })
+  const joined = run(['--join', 'a.example:7946, 10.0.0.2:7000', ...secret])
+  t.same(joined.cluster.join, ['a.example:7946', '10.0.0.2:7000'])
+  t.equal(joined.cluster.enabled, false, 'the flag stays as given; clusterEnabled() reads both')
+  const viaEnv = run(['--cluster'], { SLABCACHE_CLUSTER_SECRET: 'cluster-secret-2' })
+  t.equal(viaEnv.cluster.secret, 'cluster-secret-2')
+  t.equal(viaEnv.cluster.advertiseHost, '127.0.0.1', 'a loopback host is advertised as itself')
+  t.equal(run(['--host', '0.0.0.0']).cluster.advertiseHost, '127.0.0.1', 'a wildcard host advertises loopback')
+  t.equal(run(['--host', '10.9.8.7']).cluster.advertiseHost, '10.9.8.7')
+  t.throws(() => run(['--cluster', ...secret, '--heartbeat-interval', '1s', '--suspect-after', '1s']), { message: /^cluster\.suspectAfter \(--suspect-after\) must be longer than/ })
+  t.throws(() => run(['--cluster', ...secret, '--suspect-after', '2s', '--dead-after', '2s']), { message: /^cluster\.deadAfter \(--dead-after\) must be longer than/ })
+  t.throws(() => run(['--cluster', ...secret, '--heartbeat-interval', '0']), { message: /^cluster\.heartbeatInterval/ })
+  const config = run(['--cluster', ...secret])
+  t.match(config.cluster, { peerPort: 7946, replicas: 2, consistency: 'async', heartbeatIntervalMs: 250, suspectAfterMs: 1000, deadAfterMs: 2000, nodeId: null })
 })
