@@ -12,7 +12,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src')
 function layerOf (file: string): number {
   const path = relative(SRC, file).replaceAll('\\', '/')
   if (path.startsWith('util/') || path === 'errors.ts' || path.startsWith('config/')) return 0
-  if (path.startsWith('core/') || path.startsWith('command/') || path.startsWith('protocol/') || path === 'cluster/hash-ring.ts') return 1
+  if (path.startsWith('core/') || path.startsWith('command/') || path.startsWith('protocol/') || path === 'cluster/hash-ring.ts' || path === 'cluster/cluster-types.ts') return 1
   if (path.startsWith('ring/')) return 2
   if (path.startsWith('shard/') || path.startsWith('cluster/') || path.startsWith('jobs/') || path.startsWith('persist/')) return 3
   if (path === 'engine.ts' || path.startsWith('tenants/')) return 4
