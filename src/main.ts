@@ -33,7 +33,7 @@ async function main (): Promise<number> {
     return 1
   }
   logger.info({
-    host: config.host, httpPort: server.httpPort, respPort: server.respPort, memcachePort: server.memcachePort,
+    host: config.host, httpPort: server.httpPort, respPort: server.respPort, memcachePort: server.memcachePort, peerPort: server.peerPort, nodeId: server.cluster?.selfId ?? null,
     shards: config.shards, memoryBytes: config.memoryBytes
   }, 'slabcache listening')
   const running = server

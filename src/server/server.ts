@@ -18,6 +18,8 @@ import type { Logger } from '../util/log.js'
 import { TenantRegistry } from '../tenants/tenant-registry.js'
 import { checkProtectedMode } from './protected-mode.js'
 import { SnapshotManager } from '../persist/snapshot-manager.js'
+import { clusterEnabled } from '../config/options.js'
+import { ClusterNode } from './cluster/cluster-node.js'
 
 export interface RunningServer {
   readonly engine: Engine
@@ -32,6 +34,10 @@ export interface RunningServer {
   readonly tenants: TenantRegistry
   /** Snapshots and restore (`<dataDir>/snapshots/`). */
   readonly snapshots: SnapshotManager
+  /** This node's cluster membership (null unless cluster mode: --cluster or --join). */
+  readonly cluster: ClusterNode | null
+  /** Peer protocol port (0 when not clustered). */
+  readonly peerPort: number
   /**
    * Stops the server: listeners first, then (with `snapshot: true`, the CLI's graceful shutdown
    * when snapshot.onShutdown is on) a whole-server snapshot, then the jobs and the shards.
@@ -86,15 +92,36 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     await stopAll()
     throw error
   }
+  // The cluster before any client listener: a joining node receives its ranges first, and every
+  // front end routes through the node from its first request.
+  let cluster: ClusterNode | null = null
+  try {
+    if (clusterEnabled(config.cluster.enabled, config.cluster.join)) {
+      cluster = await ClusterNode.start({ config, engine, logger })
+      const node = cluster
+      closers.push(async () => await node.close())
+    }
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
   // One budget of client connections shared by the TCP front ends (RESP, memcached) and the
   // WebSocket stream.
   const budget = new ConnectionBudget(config.limits.maxConnections)
   const metrics = new Metrics(engine, { tenantName: (id) => tenants.byId(id)?.name })
-  const memcache = new MemcacheServer(engine, budget, tenants, metrics)
-  const resp = new RespServer(engine, budget, logger, tenants, metrics, snapshots)
+  const memcache = new MemcacheServer(engine, budget, tenants, metrics, cluster)
+  const resp = new RespServer(engine, budget, logger, tenants, metrics, snapshots, cluster)
+  cluster?.setRespExecutor(async (tenantId, argv, consistency) => await resp.executeForPeer(tenantId, argv, consistency))
   // The stream speaks memcached binary with the TCP server's backend: one SASL check (auth is
   // required on the stream exactly when it is on TCP), one set of `stats` counters.
-  const http = new HttpServer(engine, { tenants, metrics, stream: { engine, budget, metrics, backend: memcache.backend }, snapshots })
+  const http = new HttpServer(engine, {
+    tenants,
+    metrics,
+    stream: { engine, budget, metrics, backend: memcache.backend, router: cluster },
+    snapshots,
+    router: cluster,
+    ...(cluster !== null ? { clusterLeave: async () => { await cluster!.leave() } } : {})
+  })
   try {
     await http.listen(config.host, config.httpPort)
     closers.push(() => http.close())
@@ -115,6 +142,8 @@ export async function startServer (config: Config, options: EngineOptions & { lo
     respPort: resp.port,
     tenants,
     snapshots,
+    cluster,
+    peerPort: cluster?.peerPort ?? 0,
     close: async (options = {}) => {
       if (closed === null && options.snapshot === true) snapshotOnClose = true
       closed ??= stopAll()

@@ -1,0 +1,163 @@
+/**
+ * Range streamer: copies every local item (and tombstone) of a set of ring partitions to the
+ * nodes that must now hold them: after a membership change, to a joining node, before a
+ * graceful leave, and for anti-entropy repairs (DESIGN §9 "Failure"). Thread: main.
+ * Owns: the queue of streaming passes, their throttle and their progress counters.
+ * How: a pass walks each shard's hash table in bucket slices (exportShard: a slice holds the
+ * shard lock for about a millisecond, like SCAN), keeps only records of planned partitions,
+ * and sends them as REPLICATE batches to their targets, waiting for each batch's answer
+ * before the next (one batch in flight per pass: the receiver applies at its own pace), and
+ * sleeping so the pass stays under `rateBytesPerSec`. The receiver applies records
+ * last-write-wins, so streaming a copy that is older than what the target has is harmless and
+ * a pass can be repeated or interrupted at any point.
+ * Invariants:
+ * - Passes run one at a time in the order queued; a pass's plan is fixed when it starts.
+ * - A batch that fails (target unreachable) is retried with backoff up to RETRIES times; then
+ *   that target is skipped for the rest of the pass and the periodic anti-entropy pass repairs
+ *   what it missed (so a pass never blocks on a dead node).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ExportBuffer } from '../../core/slab-export.js'
+import { decodeRecord } from '../../persist/snapshot-format.js'
+import { partitionOf, ringPosition } from '../../cluster/hash-ring.js'
+import { encodeReplicate, type Tombstone } from '../../cluster/cluster-messages.js'
+import type { Tombstones } from '../../cluster/tombstones.js'
+import type { Engine } from '../../engine.js'
+import type { Logger } from '../../util/log.js'
+
+/** Partition → the nodes its items go to. */
+export type StreamPlan = ReadonlyMap<number, readonly string[]>
+
+/** Buckets per export slice, and the bytes a slice gathers before it is sent. */
+const SLICE_BUCKETS = 1024
+const SLICE_BYTES = 256 * 1024
+const RETRIES = 4
+
+export interface RangeStreamerOptions {
+  readonly engine: Engine
+  readonly tombstones: Tombstones
+  readonly send: (node: string, payload: Buffer[]) => Promise<Buffer>
+  readonly rateBytesPerSec: number
+  readonly logger?: Logger | undefined
+}
+
+export interface StreamProgress {
+  running: boolean
+  progress: number
+  itemsSent: number
+  bytesSent: number
+  passes: number
+}
+
+export class RangeStreamer {
+  readonly #o: RangeStreamerOptions
+  #tail: Promise<unknown> = Promise.resolve()
+  #closed = false
+  #queued = 0
+  readonly progress: StreamProgress = { running: false, progress: 1, itemsSent: 0, bytesSent: 0, passes: 0 }
+
+  constructor (options: RangeStreamerOptions) {
+    this.#o = options
+  }
+
+  /** Queues a pass; resolves with the items it sent once it has run. `kind`: ReplicateKind. */
+  async stream (plan: StreamPlan, kind: number, why: string): Promise<number> {
+    this.#queued++
+    const run = this.#tail.then(async () => await this.#pass(plan, kind, why))
+    this.#tail = run.catch(() => {}).finally(() => { this.#queued-- })
+    return await run
+  }
+
+  get busy (): boolean { return this.#queued > 0 }
+
+  close (): void { this.#closed = true }
+
+  async #pass (plan: StreamPlan, kind: number, why: string): Promise<number> {
+    if (plan.size === 0 || this.#closed) return 0
+    const { engine, logger } = this.#o
+    const progress = this.progress
+    progress.running = true
+    progress.progress = 0
+    const startedMs = Date.now()
+    let bytesThisPass = 0
+    let itemsThisPass = 0
+    const skipped = new Set<string>()
+    const filter = (tenantId: number, bytes: Uint8Array, keyOffset: number, keyLength: number): boolean =>
+      plan.has(partitionOf(ringPosition(tenantId, bytes.subarray(keyOffset, keyOffset + keyLength))))
+    const sendBatch = async (target: string, records: Buffer[], recordBytes: number, tombstones: Tombstone[]): Promise<void> => {
+      if (skipped.has(target)) return
+      const payload = encodeReplicate(kind, records, recordBytes, tombstones)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.#o.send(target, payload)
+          return
+        } catch (error) {
+          if (this.#closed || attempt >= RETRIES) {
+            skipped.add(target)
+            logger?.warn({ peer: target, err: error, why }, 'range stream to a peer failed; anti-entropy will repair it')
+            return
+          }
+          await sleep(100 << attempt)
+        }
+      }
+    }
+    try {
+      const shardCount = engine.shardCount
+      for (let shard = 0; shard < shardCount && !this.#closed; shard++) {
+        const bucketCount = engine.shards.store(shard).memory.layout.bucketCount
+        let cursor = 0
+        do {
+          const out = new ExportBuffer(SLICE_BYTES + 64 * 1024)
+          const next = engine.exportShard(shard, cursor, SLICE_BUCKETS, SLICE_BYTES, out, filter)
+          if (next === -1) { await sleep(1); continue }
+          const bytes = out.take()
+          const batches = new Map<string, { records: Buffer[], recordBytes: number }>()
+          for (let at = 0; at < bytes.length;) {
+            const record = decodeRecord(bytes, at)
+            if (record === null) break
+            const view = bytes.subarray(at, at + record.recordBytes)
+            at += record.recordBytes
+            const targets = plan.get(partitionOf(ringPosition(record.tenantId, record.key)))
+            if (targets === undefined) continue
+            itemsThisPass++
+            for (const target of targets) {
+              let batch = batches.get(target)
+              if (batch === undefined) batches.set(target, batch = { records: [], recordBytes: 0 })
+              batch.records.push(view)
+              batch.recordBytes += view.length
+            }
+          }
+          for (const [target, batch] of batches) {
+            await sendBatch(target, batch.records, batch.recordBytes, [])
+            bytesThisPass += batch.recordBytes
+            progress.bytesSent += batch.recordBytes
+            progress.itemsSent += batch.records.length
+          }
+          cursor = next
+          progress.progress = (shard + (cursor === 0 ? 1 : cursor / bucketCount)) / shardCount
+          // Throttle: never ahead of rateBytesPerSec since the pass started.
+          const aheadMs = bytesThisPass / this.#o.rateBytesPerSec * 1000 - (Date.now() - startedMs)
+          if (aheadMs > 1) await sleep(aheadMs)
+          else if (batches.size === 0) await new Promise((resolve) => setImmediate(resolve))
+        } while (cursor !== 0 && !this.#closed)
+      }
+      // Deletes in the planned ranges, so a target holding an old copy drops it.
+      const byTarget = new Map<string, Tombstone[]>()
+      const tombstones = this.#o.tombstones.inPartitions(new Set(plan.keys()))
+      for (const t of tombstones) {
+        for (const target of plan.get(partitionOf(ringPosition(t.tenantId, t.key))) ?? []) {
+          let list = byTarget.get(target)
+          if (list === undefined) byTarget.set(target, list = [])
+          list.push(t)
+        }
+      }
+      for (const [target, list] of byTarget) await sendBatch(target, [], 0, list)
+      progress.passes++
+      logger?.info({ why, partitions: plan.size, items: itemsThisPass, bytes: bytesThisPass, ms: Date.now() - startedMs, skipped: [...skipped] }, 'range stream pass done')
+      return itemsThisPass
+    } finally {
+      progress.running = this.#queued > 1
+      progress.progress = 1
+    }
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * Replicator: successor replication of local writes, and applying what peers replicate here
+ * (DESIGN §9 "Writes"). Thread: main.
+ * Owns: the writes captured in this event-loop turn, their per-replica batches in flight, the
+ * acknowledgement counts that `quorum`/`all` requests wait on, and the tombstones of deletes.
+ * How: replication ships STATE, not commands. The engine reports every successful local write
+ * (engine.onWrite: key, new CAS or tombstone stamp); at the end of the turn the replicator reads
+ * each written key back as a snapshot item record (value, flags, absolute expiry, tags, content
+ * type, CAS) and sends one REPLICATE batch per replica. Replicas apply records last-write-wins
+ * by CAS, which is a hybrid logical clock (wall ms × 1024 + logical; applying a record raises
+ * the slab's counter past it), ties going to the larger node id. So an APPEND, an INCR or a
+ * rate-limit update replicate exactly like a SET, replaying a batch twice changes nothing, and
+ * batches may arrive in any order.
+ * Invariants:
+ * - A write is acknowledged by a replica once a REPLICATE batch that carried it (or a newer
+ *   version of its key) was answered by that replica.
+ * - `quorum` = a majority of the key's replica set, the owner included (R = 2: the owner and
+ *   its successor; R = 3: the owner and one more); `all` = every replica.
+ * - Expiry needs no message: the absolute expiry travels with the record, so every replica
+ *   expires the item at the same moment on its own. Eviction is local to each node's memory.
+ */
+import { ExportBuffer } from '../../core/slab-export.js'
+import { decodeRecord } from '../../persist/snapshot-format.js'
+import { SlabcacheError } from '../../errors.js'
+import { decodeReplicate, encodeCounts, encodeReplicate, ReplicateKind, type Tombstone } from '../../cluster/cluster-messages.js'
+import type { Tombstones } from '../../cluster/tombstones.js'
+import type { ConsistencyMode } from '../../cluster/cluster-types.js'
+import type { Engine } from '../../engine.js'
+import type { Logger } from '../../util/log.js'
+
+/** Where a key's writes go: its other replicas (current ring, and joining nodes that will hold it), and the replica set size. */
+export interface Placement { readonly targets: readonly string[], readonly replicaCount: number }
+
+export interface ReplicatorOptions {
+  readonly selfId: string
+  readonly engine: Engine
+  readonly tombstones: Tombstones
+  readonly placement: (tenantId: number, key: Uint8Array) => Placement
+  /** One REPLICATE request to `node`; resolves with its answer. */
+  readonly send: (node: string, payload: Buffer[]) => Promise<Buffer>
+  readonly nowMs: () => number
+  readonly timeoutMs: number
+  readonly logger?: Logger | undefined
+}
+
+class Waiter {
+  remaining: number
+  settled = false
+  readonly promise: Promise<void>
+  resolve!: () => void
+  reject!: (error: Error) => void
+  timer: NodeJS.Timeout | null = null
+
+  constructor (remaining: number) {
+    this.remaining = remaining
+    this.promise = new Promise<void>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
+  }
+
+  done (): void {
+    if (this.settled) return
+    this.settled = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.resolve()
+  }
+
+  fail (error: Error): void {
+    if (this.settled) return
+    this.settled = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.reject(error)
+  }
+}
+
+class Write {
+  acks = 0
+  failures = 0
+  /** Waiters for `quorum` and for `all`, when any request waits on this write. */
+  quorumWaiters: Waiter[] | null = null
+  allWaiters: Waiter[] | null = null
+  constructor (
+    readonly tenantId: number,
+    readonly key: Buffer,
+    readonly stamp: number,
+    readonly deleted: boolean,
+    readonly targets: readonly string[],
+    readonly quorumNeeded: number,
+    readonly allNeeded: number
+  ) {}
+}
+
+/** Replication traffic toward one peer, for /v1/cluster. */
+interface PeerQueue { writes: number, oldestAtMs: number[] }
+
+export class Replicator {
+  readonly #o: ReplicatorOptions
+  #pending: Write[] = []
+  /** Writes since the last `replicated()` call (cleared at every flush: callers ask synchronously). */
+  #sinceMark: Write[] = []
+  #scheduled = false
+  #closed = false
+  readonly #queues = new Map<string, PeerQueue>()
+  /** Statistics. */
+  sentRecords = 0
+  appliedRecords = 0
+  staleRecords = 0
+
+  constructor (options: ReplicatorOptions) {
+    this.#o = options
+  }
+
+  /** engine.onWrite: capture a committed local write. */
+  readonly capture = (tenantId: number, key: Uint8Array, stamp: number, deleted: boolean): void => {
+    if (this.#closed) return
+    const o = this.#o
+    const copy = Buffer.from(key)
+    if (deleted) o.tombstones.record(tenantId, copy, stamp, o.nowMs())
+    const placement = o.placement(tenantId, copy)
+    const quorumNeeded = Math.floor(placement.replicaCount / 2)
+    const allNeeded = Math.max(0, placement.replicaCount - 1)
+    const write = new Write(tenantId, copy, stamp, deleted, placement.targets, Math.min(quorumNeeded, placement.targets.length), Math.min(allNeeded, placement.targets.length))
+    this.#sinceMark.push(write)
+    if (placement.targets.length === 0) return
+    this.#pending.push(write)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.#flush)
+    }
+  }
+
+  /** ClusterRouter.replicated: null, or a Promise for the writes made since the last call. */
+  replicated (consistency: ConsistencyMode): Promise<void> | null {
+    const writes = this.#sinceMark
+    if (writes.length === 0) return null
+    if (consistency === 'async') {
+      writes.length = 0
+      return null
+    }
+    this.#sinceMark = []
+    const all = consistency === 'all'
+    let remaining = 0
+    for (const w of writes) if (w.acks < (all ? w.allNeeded : w.quorumNeeded)) remaining++
+    if (remaining === 0) return null
+    const waiter = new Waiter(remaining)
+    for (const w of writes) {
+      if (w.acks >= (all ? w.allNeeded : w.quorumNeeded)) continue
+      if (all) (w.allWaiters ??= []).push(waiter)
+      else (w.quorumWaiters ??= []).push(waiter)
+    }
+    waiter.timer = setTimeout(() => {
+      waiter.fail(new SlabcacheError('REPLICATION_TIMEOUT', `not enough replicas acknowledged the write within ${this.#o.timeoutMs} ms (${consistency})`))
+    }, this.#o.timeoutMs)
+    waiter.timer.unref()
+    return waiter.promise
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false
+    this.#sinceMark.length = 0
+    const writes = this.#pending
+    if (writes.length === 0) return
+    this.#pending = []
+    const out = new ExportBuffer(64 * 1024)
+    // Offsets first: the export buffer may grow (and move) while later keys are appended.
+    const starts = new Int32Array(writes.length).fill(-1)
+    const ends = new Int32Array(writes.length)
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!
+      if (w.deleted) continue
+      const start = out.length
+      if (this.#o.engine.exportKey(w.tenantId, w.key, out) === 0) {
+        // Gone since (deleted later in this turn: that delete carries it; or expired/evicted):
+        // nothing to wait for.
+        this.#settle(w, true, w.targets.length)
+        continue
+      }
+      starts[i] = start
+      ends[i] = out.length
+    }
+    const bytes = out.take()
+    const batches = new Map<string, { records: Buffer[], recordBytes: number, tombstones: Tombstone[], writes: Write[] }>()
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!
+      if (!w.deleted && starts[i] === -1) continue
+      const record = w.deleted ? null : bytes.subarray(starts[i]!, ends[i]!)
+      for (const target of w.targets) {
+        let batch = batches.get(target)
+        if (batch === undefined) batches.set(target, batch = { records: [], recordBytes: 0, tombstones: [], writes: [] })
+        if (record !== null) {
+          batch.records.push(record)
+          batch.recordBytes += record.length
+        } else {
+          batch.tombstones.push({ tenantId: w.tenantId, key: w.key, stamp: w.stamp })
+        }
+        batch.writes.push(w)
+      }
+    }
+    const nowMs = this.#o.nowMs()
+    for (const [target, batch] of batches) {
+      const queue = this.#queue(target)
+      queue.writes += batch.writes.length
+      queue.oldestAtMs.push(nowMs)
+      this.sentRecords += batch.writes.length
+      const payload = encodeReplicate(ReplicateKind.WRITE, batch.records, batch.recordBytes, batch.tombstones)
+      this.#o.send(target, payload).then(() => {
+        for (const w of batch.writes) this.#settle(w, true, 1)
+      }, (error: unknown) => {
+        this.#o.logger?.debug({ peer: target, err: error }, 'replication batch failed; anti-entropy will repair it')
+        for (const w of batch.writes) this.#settle(w, false, 1)
+      }).finally(() => {
+        queue.writes -= batch.writes.length
+        queue.oldestAtMs.shift()
+      })
+    }
+  }
+
+  #queue (target: string): PeerQueue {
+    let queue = this.#queues.get(target)
+    if (queue === undefined) this.#queues.set(target, queue = { writes: 0, oldestAtMs: [] })
+    return queue
+  }
+
+  /** `count` replicas answered (ok) or failed for write `w`: wake or fail its waiters. */
+  #settle (w: Write, ok: boolean, count: number): void {
+    if (ok) w.acks += count
+    else w.failures += count
+    for (const [waiters, needed] of [[w.quorumWaiters, w.quorumNeeded], [w.allWaiters, w.allNeeded]] as const) {
+      if (waiters === null) continue
+      if (ok && w.acks >= needed && w.acks - count < needed) {
+        for (const waiter of waiters) if (--waiter.remaining === 0) waiter.done()
+      } else if (!ok && w.targets.length - w.failures < needed) {
+        for (const waiter of waiters) waiter.fail(new SlabcacheError('REPLICATION_TIMEOUT', 'a replica the write needed could not be reached'))
+      }
+    }
+  }
+
+  /** REPLICATE from `from`: apply tombstones, then records, last-write-wins. */
+  apply (from: string, payload: Buffer): Buffer {
+    const message = decodeReplicate(payload)
+    const { engine, tombstones } = this.#o
+    const winsTie = from > this.#o.selfId
+    const nowMs = this.#o.nowMs()
+    let applied = 0
+    let stale = 0
+    for (const t of message.tombstones) {
+      tombstones.record(t.tenantId, t.key, t.stamp, nowMs)
+      engine.applyTombstone(t.tenantId, t.key, t.stamp, winsTie)
+      applied++
+    }
+    const records = message.records
+    if (tombstones.size === 0) {
+      const counts = engine.applyRecords(records, winsTie)
+      applied += counts.applied
+      stale += counts.stale
+    } else {
+      // Check each record against the deletes this node knows of.
+      for (let at = 0; at < records.length;) {
+        const record = decodeRecord(records, at)
+        if (record === null) break
+        const end = at + record.recordBytes
+        if (tombstones.stampOf(record.tenantId, record.key) >= record.cas) stale++
+        else {
+          const counts = engine.applyRecords(records.subarray(at, end), winsTie)
+          applied += counts.applied
+          stale += counts.stale
+        }
+        at = end
+      }
+    }
+    this.appliedRecords += applied
+    this.staleRecords += stale
+    return encodeCounts(applied, stale)
+  }
+
+  /** Writes queued for (not yet acknowledged by) `node`, and the age of the oldest, ms. */
+  queueOf (node: string, nowMs: number): { writes: number, lagMs: number } {
+    const queue = this.#queues.get(node)
+    if (queue === undefined || queue.oldestAtMs.length === 0) return { writes: 0, lagMs: 0 }
+    return { writes: queue.writes, lagMs: Math.max(0, nowMs - queue.oldestAtMs[0]!) }
+  }
+
+  close (): void {
+    this.#closed = true
+    this.#pending = []
+    this.#sinceMark = []
+  }
+}
