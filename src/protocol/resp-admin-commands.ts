@@ -1,6 +1,6 @@
 /**
  * RESP connection and server commands: AUTH, HELLO, PING, ECHO, QUIT, SELECT, CLIENT
- * (SETNAME, GETNAME, ID, INFO, SETINFO), INFO, COMMAND (COUNT, DOCS, INFO, LIST), CONFIG GET,
+ * (SETNAME, GETNAME, ID, INFO, SETINFO, CONSISTENCY), INFO, COMMAND (COUNT, DOCS, INFO, LIST), CONFIG GET,
  * TIME and DEBUG CLOCK. Thread: main (pure, L1).
  * These answer what client libraries probe on connect (ioredis: INFO; node-redis: CLIENT
  * SETINFO; redis-cli: COMMAND DOCS) with Redis's reply shapes. Invariant: nothing here
@@ -8,6 +8,7 @@
  */
 import type { Result } from '../command/command.js'
 import { argText, keyword, latin1, parseInteger } from './resp-args.js'
+import { CLIENT_CONSISTENCY, clusterInfoFields, consistencyOf } from './resp-cluster-commands.js'
 import { command, NO_KEYS, type RespCommandSpec, type RespContext, type RespSession } from './resp-context.js'
 import {
   ERR_AUTH_NOT_CONFIGURED, ERR_CLIENT_NAME, ERR_DB_INDEX, ERR_NOPROTO, ERR_NOT_INTEGER, ERR_PROTOCOL_VERSION, ERR_SYNTAX,
@@ -195,13 +196,15 @@ function infoCommand (x: RespContext, s: RespSession, argv: Uint8Array[], argc: 
   for (let i = 1; i < argc; i++) requested.push(argText(argv[i]!).toLowerCase())
   const host = x.host
   const snapshots = host.snapshots
+  const router = host.router
   s.out.bulkString(formatInfo(requested, {
     stats: x.stats(),
     process: host.processInfo(),
     counters: host.counters,
     settings: host.settings,
     nowMs: x.nowMs(),
-    ...(snapshots !== undefined ? { persistence: { saving: snapshots.saving, lastSaveMs: snapshots.lastSaveMs } } : {})
+    ...(snapshots !== undefined ? { persistence: { saving: snapshots.saving, lastSaveMs: snapshots.lastSaveMs } } : {}),
+    ...(router !== undefined && router !== null ? { cluster: clusterInfoFields(router, consistencyOf(router, s)) } : {})
   }))
 }
 
@@ -256,7 +259,7 @@ function commandList (x: RespContext, s: RespSession): void {
 const CONFIG_PARAMETERS: ReadonlyArray<readonly [string, (x: RespContext) => string]> = [
   ['appendonly', () => 'no'],
   ['bind', (x) => x.host.settings.bindHost],
-  ['cluster-enabled', () => 'no'],
+  ['cluster-enabled', (x) => x.host.router !== undefined && x.host.router !== null ? 'yes' : 'no'],
   ['databases', () => '1'],
   ['maxclients', (x) => String(x.host.settings.maxConnections)],
   ['maxmemory', (x) => String(x.host.settings.memoryBytes)],
@@ -315,6 +318,7 @@ export const ADMIN_COMMANDS: readonly RespCommandSpec[] = [
     command('client|id', 2, 'noscript loading stale', NO_KEYS, clientId),
     command('client|info', 2, 'noscript loading stale', NO_KEYS, clientInfo),
     command('client|setinfo', 4, 'noscript loading stale', NO_KEYS, clientSetinfo),
+    CLIENT_CONSISTENCY,
     command('client|help', 2, 'loading stale', NO_KEYS, helpFor('client'))
   ]),
   command('info', -1, 'loading stale', NO_KEYS, infoCommand),

@@ -4,24 +4,32 @@
  * Owns: the table (strings, keys/expiry, connection/server commands) and the RespContext
  * shared by every connection. Dispatch checks, in Redis's order: known command, auth, arity,
  * subcommand and its arity; then runs the handler, which writes exactly one reply.
+ * In cluster mode (the host has a router) every command then goes through RespRouting, which
+ * runs it here, on its keys' owner, split by owner, or on every member; without a router that
+ * costs one null check. `executeForPeer` runs a member's forwarded command here, unrouted.
  * Invariants: `execute` never throws for client input; it returns undefined once the reply is
- * written, or a Promise that resolves once it is (FLUSHALL), never rejecting — the server
- * holds back the connection's later commands until then, so replies stay in order.
+ * written, or a Promise that resolves once it is (FLUSHALL, a forwarded command), never
+ * rejecting — the server holds back the connection's later commands until then, so replies
+ * stay in order.
  */
+import type { ConsistencyMode } from '../cluster/cluster-types.js'
 import { ADMIN_COMMANDS } from './resp-admin-commands.js'
 import { argText, keyword } from './resp-args.js'
-import { RespContext, type RespCommandSpec, type RespHost, type RespSession } from './resp-context.js'
+import { CLUSTER_COMMANDS } from './resp-cluster-commands.js'
+import { RespContext, RespSession, type RespCommandSpec, type RespHost } from './resp-context.js'
 import { ERR_NOAUTH, errUnknownCommand, errUnknownSubcommand, errWrongArity, respErrorFor } from './resp-errors.js'
 import { KEY_COMMANDS } from './resp-key-commands.js'
 import { RATELIMIT_COMMANDS } from './resp-ratelimit-commands.js'
 import { SNAPSHOT_COMMANDS } from './resp-snapshot-commands.js'
 import { STRING_COMMANDS } from './resp-string-commands.js'
+import { RespRouting } from './resp-routing.js'
 import { TAG_COMMANDS } from './resp-tag-commands.js'
+import { RespWriter } from './resp-writer.js'
 
 /** Every command, by lower-case name. */
 export function commandTable (): Map<string, RespCommandSpec> {
   const table = new Map<string, RespCommandSpec>()
-  for (const spec of [...STRING_COMMANDS, ...KEY_COMMANDS, ...ADMIN_COMMANDS, ...TAG_COMMANDS, ...RATELIMIT_COMMANDS, ...SNAPSHOT_COMMANDS]) table.set(spec.name, spec)
+  for (const spec of [...STRING_COMMANDS, ...KEY_COMMANDS, ...ADMIN_COMMANDS, ...TAG_COMMANDS, ...RATELIMIT_COMMANDS, ...SNAPSHOT_COMMANDS, ...CLUSTER_COMMANDS]) table.set(spec.name, spec)
   return table
 }
 
@@ -58,6 +66,15 @@ function isNoAuth (spec: RespCommandSpec): boolean {
   return spec.flags.includes('no-auth')
 }
 
+/** A tenant's session for commands forwarded by peers, and the runs queued behind a pending one. */
+interface PeerSession {
+  readonly session: RespSession
+  /** The last queued run's outcome while a run is pending; null when idle. */
+  tail: Promise<Buffer> | null
+}
+
+const EMPTY_COMMAND_REPLY = Buffer.from('-ERR empty command\r\n')
+
 export class RespCommands {
   readonly context: RespContext
   readonly #table: Map<string, RespCommandSpec>
@@ -72,6 +89,10 @@ export class RespCommands {
    * 16 GETs), so it is tried first, skipping the name hash and the map lookup.
    */
   #last: { spec: RespCommandSpec, name: Buffer } | undefined = undefined
+  /** Cluster mode only: null on a single node (the hot path's one check). */
+  readonly #routing: RespRouting | null
+  /** Per tenant, the one session peers' commands run in (created on first use, reused). */
+  readonly #peerSessions = new Map<number, PeerSession>()
 
   constructor (host: RespHost) {
     this.#host = host
@@ -85,6 +106,8 @@ export class RespCommands {
     }
     this.context = new RespContext(host)
     this.context.table = this.#table
+    const router = host.router ?? null
+    this.#routing = router === null ? null : new RespRouting(router, this.#table, (spec, session, argv, argc) => this.#run(spec, session, argv, argc))
   }
 
   /** The command named by `name` (any case), or undefined. Allocates nothing. */
@@ -136,6 +159,16 @@ export class RespCommands {
     session.lastCommand = spec.name
     session.lastActiveMs = x.nowMs()
     this.#host.counters.totalCommandsProcessed++
+    const routing = this.#routing
+    if (routing !== null) return session.forPeer ? routing.runLocal(spec, session, argv, argc) : routing.execute(spec, session, argv, argc)
+    return this.#run(spec, session, argv, argc)
+  }
+
+  /** Runs the handler here; a handler that throws (a bug) gets INTERNAL instead of its partial reply. */
+  #run (spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | undefined {
+    const out = session.out
+    const x = this.context
+    x.tenantId = session.tenantId
     const mark = out.mark()
     try {
       const pending = spec.handler!(x, session, argv, argc)
@@ -147,6 +180,48 @@ export class RespCommands {
       out.error(internalError(error))
       return undefined
     }
+  }
+
+  /**
+   * Runs one command a peer forwarded: as an authenticated session of `tenantId` with
+   * `consistency`, here and unrouted (this node is the owner the peer chose), resolving with
+   * its whole reply (an error reply is a normal result; this never rejects). One session per
+   * tenant serves every call; a call arriving while an earlier one of the tenant waits (a flush,
+   * replication) queues behind it. `argv` must stay unchanged until the Promise settles.
+   */
+  async executeForPeer (tenantId: number, argv: readonly Uint8Array[], consistency: ConsistencyMode): Promise<Buffer> {
+    let peer = this.#peerSessions.get(tenantId)
+    if (peer === undefined) {
+      const session = new RespSession(0, new RespWriter(), this.context.nowMs(), 'peer', '')
+      session.forPeer = true
+      peer = { session, tail: null }
+      this.#peerSessions.set(tenantId, peer)
+    }
+    if (peer.tail === null) return await this.#runForPeer(peer, tenantId, argv, consistency)
+    const queued = peer
+    const next = peer.tail.then(async () => await this.#runForPeer(queued, tenantId, argv, consistency))
+    this.#queue(peer, next)
+    return await next
+  }
+
+  #queue (peer: PeerSession, tail: Promise<Buffer>): void {
+    peer.tail = tail
+    void tail.then(() => { if (peer.tail === tail) peer.tail = null })
+  }
+
+  async #runForPeer (peer: PeerSession, tenantId: number, argv: readonly Uint8Array[], consistency: ConsistencyMode): Promise<Buffer> {
+    if (argv.length === 0) return EMPTY_COMMAND_REPLY
+    const session = peer.session
+    // Reset per call: a forwarded AUTH or CLIENT CONSISTENCY must not leak into the next one.
+    session.tenantId = tenantId
+    session.authenticated = true
+    session.consistency = consistency
+    session.closeAfterReply = false
+    const pending = this.execute(session, argv as Uint8Array[], argv.length)
+    if (pending === undefined) return session.out.take()
+    const done = pending.then(() => session.out.take())
+    this.#queue(peer, done)
+    return await done
   }
 }
 

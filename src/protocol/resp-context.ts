@@ -7,6 +7,7 @@
  * inline engine calls inside one handler is atomic with respect to every other client; the
  * engine's Result is reused, so a handler reads (or copies) it before its next engine call.
  */
+import type { ClusterRouter, ConsistencyMode } from '../cluster/cluster-types.js'
 import type { Command, Result } from '../command/command.js'
 import { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
 import type { RespWriter } from './resp-writer.js'
@@ -118,6 +119,11 @@ export interface RespHost {
   tenantName?: (tenantId: number) => string | undefined
   /** SAVE, BGSAVE, LASTSAVE, SNAPSHOT, RESTORE; absent: they answer that snapshots are unavailable. */
   readonly snapshots?: RespSnapshots
+  /**
+   * Cluster mode: where each key lives and how to reach the other members. Absent or null:
+   * single node, everything runs locally (the dispatcher's one null check).
+   */
+  readonly router?: ClusterRouter | null
 }
 
 /** One client connection's state. */
@@ -138,6 +144,13 @@ export class RespSession {
   lastActiveMs: number
   readonly remoteAddress: string
   readonly localAddress: string
+  /** CLIENT CONSISTENCY: this connection's write acknowledgement; null = the tenant's default. */
+  consistency: ConsistencyMode | null = null
+  /**
+   * A peer's requests (executeForPeer): the owner runs them locally, never routing them again
+   * (a forwarded command must not bounce between members that disagree about the ring).
+   */
+  forPeer = false
 
   constructor (id: number, out: RespWriter, nowMs: number, remoteAddress = '', localAddress = '') {
     this.id = id

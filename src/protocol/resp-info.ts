@@ -18,10 +18,12 @@ export interface InfoInput {
   readonly nowMs: number
   /** Snapshot state (SAVE/BGSAVE); absent when the server has no snapshots. */
   readonly persistence?: { readonly saving: boolean, readonly lastSaveMs: number }
+  /** The cluster summary (CLUSTER INFO's fields); absent on a single node: `cluster_enabled:0`. */
+  readonly cluster?: ReadonlyArray<readonly [string, string | number]>
 }
 
 /** Sections in output order; `default`, `all` and `everything` select all of them. */
-export const INFO_SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'keyspace'] as const
+export const INFO_SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cluster', 'keyspace'] as const
 type Section = typeof INFO_SECTIONS[number]
 
 /** Redis `bytesToHuman`: 1023B, 1.00K, 2.50M, 1.00G. */
@@ -89,6 +91,8 @@ function fields (input: InfoInput, section: Section): Array<[string, string | nu
       ['role', 'master'],
       ['connected_slaves', 0]
     ]
+    // Redis prints `# Cluster` before `# Keyspace`; its keyspace is this node's items only.
+    case 'cluster': return input.cluster !== undefined ? input.cluster.map(([name, value]) => [name, value]) : [['cluster_enabled', 0]]
     case 'keyspace': {
       // Redis lists only non-empty databases.
       if (stats.items === 0) return []

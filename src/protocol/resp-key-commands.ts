@@ -1,5 +1,5 @@
 /**
- * RESP keyspace and expiry commands: DEL, UNLINK, EXISTS, KEYS, SCAN, TYPE, RENAME, RENAMENX,
+ * RESP keyspace and expiry commands: DEL, UNLINK, EXISTS, TOUCH, KEYS, SCAN, TYPE, RENAME, RENAMENX,
  * DBSIZE, FLUSHDB, FLUSHALL, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (NX/XX/GT/LT), TTL, PTTL,
  * PERSIST, EXPIRETIME, PEXPIRETIME, and the seed aliases DELETE and HAS.
  * Thread: main (pure, L1). FLUSHDB/FLUSHALL return a Promise (the shards flush in their
@@ -284,6 +284,8 @@ export const KEY_COMMANDS: readonly RespCommandSpec[] = [
   command('delete', -2, 'write', ALL_KEYS, delCommand),
   command('exists', -2, 'readonly fast', ALL_KEYS, existsCommand),
   command('has', -2, 'readonly fast', ALL_KEYS, existsCommand),
+  // Redis TOUCH: the number of the keys that exist (a key counts once per mention).
+  command('touch', -2, 'readonly fast', ALL_KEYS, existsCommand),
   command('keys', 2, 'readonly', NO_KEYS, keysCommand),
   command('scan', -2, 'readonly', NO_KEYS, scanCommand),
   command('type', 2, 'readonly fast', ONE_KEY, typeCommand),

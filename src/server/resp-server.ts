@@ -11,12 +11,16 @@
  *    unsent, resuming on 'drain';
  *  - admission is by the shared ConnectionBudget; a client over it gets
  *    `-ERR max number of clients reached` and is closed; the budget is released exactly once;
- *  - a socket error or a client vanishing mid-reply closes that connection only.
+ *  - a socket error or a client vanishing mid-reply closes that connection only;
+ *  - cluster mode (a router): commands for keys other members own are forwarded and their
+ *    replies relayed in order through the same Promise path; `executeForPeer` runs members'
+ *    forwarded commands here without routing them again.
  */
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
+import type { ClusterRouter, ConsistencyMode } from '../cluster/cluster-types.js'
 import type { Engine } from '../engine.js'
 import { RespCommands } from '../protocol/resp-commands.js'
 import { RespCounters, RespSession, type RespHost, type RespProcessInfo, type RespSettings } from '../protocol/resp-context.js'
@@ -54,7 +58,8 @@ export class RespServer {
   /** Without `tenants` nobody has credentials: every connection is the default tenant. */
   /** `metrics` receives one `resp` latency observation per read batch (the commands of one chunk). */
   /** Without `snapshots`, SAVE, BGSAVE, LASTSAVE, SNAPSHOT and RESTORE answer that snapshots are unavailable. */
-  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry, metrics?: Metrics, snapshots?: SnapshotManager) {
+  /** Without `router` (single node) every command runs here, exactly as before clustering. */
+  constructor (engine: Engine, budget: ConnectionBudget, logger?: Logger, tenants?: TenantRegistry, metrics?: Metrics, snapshots?: SnapshotManager, router?: ClusterRouter | null) {
     this.#engine = engine
     this.#metrics = metrics
     this.#budget = budget
@@ -88,7 +93,8 @@ export class RespServer {
             tenantName: (tenantId: number) => tenants.byId(tenantId)?.name
           }
         : {}),
-      ...(snapshots !== undefined ? { snapshots: respSnapshots(snapshots, Date.now(), logger) } : {})
+      ...(snapshots !== undefined ? { snapshots: respSnapshots(snapshots, Date.now(), logger) } : {}),
+      router: router ?? null
     }
     this.#commands = new RespCommands(host)
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
@@ -108,6 +114,16 @@ export class RespServer {
     this.port = typeof address === 'object' && address !== null ? address.port : port
     this.#server.on('error', (error) => this.#logger?.error({ err: error }, 'RESP listener error'))
     return this.port
+  }
+
+  /**
+   * Runs one RESP command a cluster member forwarded, as an authenticated session of
+   * `tenantId` writing with `consistency`, here and without routing it again; resolves with its
+   * complete reply bytes (an error reply is a result, not a rejection). Sessions are reused
+   * per tenant; `argv` must not change until the Promise settles.
+   */
+  async executeForPeer (tenantId: number, argv: readonly Uint8Array[], consistency: ConsistencyMode): Promise<Buffer> {
+    return await this.#commands.executeForPeer(tenantId, argv, consistency)
   }
 
   /** Stops accepting and closes every connection (replies not yet sent are dropped). */
