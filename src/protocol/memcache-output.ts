@@ -137,6 +137,12 @@ export class MemcacheOutput implements ValueSink {
   rollback (mark: number): void { this.#length = this.#taken + mark }
 
   /**
+   * A copy of what was written after `mark` (allocates): a reply held back until replication
+   * acknowledges its write is taken out with this, rolled back, and written again later.
+   */
+  copySince (mark: number): Buffer { return Buffer.from(this.#buffer.subarray(this.#taken + mark, this.#length)) }
+
+  /**
    * Hands out the pending bytes (a view, not a copy: the caller may keep it, e.g. until a socket
    * has written it) and starts a new batch after them. Returns null when nothing is pending.
    */

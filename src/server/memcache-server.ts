@@ -8,13 +8,17 @@
  * replies pending, or the socket has unflushed output past its high-water mark (resumed on
  * 'drain'); every admitted connection is released from the shared ConnectionBudget exactly
  * once, on 'close'; an exception in one connection closes that connection only.
+ * Cluster mode (a router is given): sessions forward keyed requests to their owners and fan
+ * flush_all out to every peer (a delayed flush fans out when it fires, from this node); `stats`
+ * reports this node only.
  */
 import { readFileSync } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import type { ClusterRouter } from '../cluster/cluster-types.js'
 import type { Result } from '../command/command.js'
 import type { Engine } from '../engine.js'
-import { MemcacheCounters, MemcacheSession, SessionState, type MemcacheBackend, type MemcacheLimits } from '../protocol/memcache-session.js'
+import { MemcacheCounters, MemcacheSession, SessionState, runOnEveryNode, type MemcacheBackend, type MemcacheLimits } from '../protocol/memcache-session.js'
 import { REQUEST_MAGIC } from '../protocol/memcache-binary.js'
 import { TextReply } from '../protocol/memcache-text.js'
 import type { TenantRegistry } from '../tenants/tenant-registry.js'
@@ -56,6 +60,7 @@ export class MemcacheServer {
   readonly #backend: MemcacheBackend
   readonly #limits: MemcacheLimits
   readonly #metrics: Metrics | undefined
+  readonly #router: ClusterRouter | null
   readonly #connections = new Set<Connection>()
   readonly #refusing = new Set<net.Socket>()
   readonly #flushes = new Map<number, { atMs: number, timer: NodeJS.Timeout }>()
@@ -64,11 +69,13 @@ export class MemcacheServer {
 
   /**
    * Without `tenants` nobody has credentials: every connection is the default tenant.
-   * `metrics` receives one `memcache` latency observation per read batch.
+   * `metrics` receives one `memcache` latency observation per read batch. `router` (cluster
+   * mode) routes keyed requests to their owners; null or absent: everything runs here.
    */
-  constructor (engine: Engine, budget: ConnectionBudget, tenants?: TenantRegistry, metrics?: Metrics) {
+  constructor (engine: Engine, budget: ConnectionBudget, tenants?: TenantRegistry, metrics?: Metrics, router?: ClusterRouter | null) {
     this.#engine = engine
     this.#metrics = metrics
+    this.#router = router ?? null
     this.#budget = budget
     const limits = engine.config.limits
     this.#limits = { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxRetrievalLineBytes: limits.maxRequestBytes }
@@ -88,7 +95,8 @@ export class MemcacheServer {
         return outcome instanceof Promise ? outcome.then((tenantId) => tenantId ?? -1) : outcome ?? -1
       },
       // Read per request: a tenant created with a secret turns auth on without a restart.
-      get authRequired () { return tenants?.authRequired ?? false }
+      get authRequired () { return tenants?.authRequired ?? false },
+      router: this.#router
     }
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
   }
@@ -279,7 +287,14 @@ export class MemcacheServer {
     if (entry === undefined || this.#engine.clock.nowMs() < entry.atMs) return null
     clearTimeout(entry.timer)
     this.#flushes.delete(tenantId)
-    return Promise.resolve(this.#engine.execute({ op: 'flush', tenantId }))
+    return this.#runFlush(tenantId)
+  }
+
+  /** Flushes `tenantId` now: here, and on every peer in cluster mode. */
+  #runFlush (tenantId: number): Promise<Result> {
+    const engine = this.#engine
+    if (this.#router === null) return Promise.resolve(engine.execute({ op: 'flush', tenantId }))
+    return runOnEveryNode((command) => engine.execute(command), this.#router, { op: 'flush', tenantId })
   }
 
   #fireFlush (tenantId: number): void {
@@ -291,10 +306,10 @@ export class MemcacheServer {
       return
     }
     this.#flushes.delete(tenantId)
-    Promise.resolve(this.#engine.execute({ op: 'flush', tenantId })).catch(() => {})
+    this.#runFlush(tenantId).catch(() => {})
   }
 
-  /** General stats, with memcached's names, in memcached's order. */
+  /** General stats, with memcached's names, in memcached's order: this node's alone, also in cluster mode. */
   #generalStats (): Array<[string, string]> {
     const engine = this.#engine
     const stats = engine.stats()
@@ -345,6 +360,8 @@ export class MemcacheServer {
       ['slabcache_expirations', stats.expirations],
       ['slabcache_shards', stats.shardCount]
     ]
+    // Cluster mode: which node these numbers describe.
+    if (this.#router !== null) rows.push(['slabcache_cluster_node', this.#router.selfId])
     return rows.map(([name, value]) => [name, String(value)])
   }
 }

@@ -4,11 +4,13 @@
  * Owns: the stream's memcached counters (`stats`) and the timers of its delayed flushes.
  * Invariant: a delayed flush_all fires at most once per tenant and schedule (a later schedule or
  * a flush now replaces it), and is also run on the next request once the (debug) clock has
- * passed its time, exactly as the TCP server does.
+ * passed its time, exactly as the TCP server does. With a router (cluster mode) sessions route
+ * keyed requests to their owners and flushes, delayed ones included, run on every node.
  */
+import type { ClusterRouter } from '../cluster/cluster-types.js'
 import type { Result } from '../command/command.js'
 import type { Engine } from '../engine.js'
-import { MemcacheCounters, type MemcacheBackend } from '../protocol/memcache-session.js'
+import { MemcacheCounters, runOnEveryNode, type MemcacheBackend } from '../protocol/memcache-session.js'
 import { MEMCACHE_VERSION } from './memcache-server.js'
 
 /** Longest setTimeout delay Node accepts; later flushes re-arm. */
@@ -16,12 +18,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * A backend over `engine`. `authenticate` is the SASL PLAIN check (tenant id or -1); without one
- * every login is the default tenant, as on the TCP port until auth is configured.
+ * every login is the default tenant, as on the TCP port until auth is configured. `router`:
+ * cluster mode (null or absent: everything runs on `engine`).
  */
-export function createStreamBackend (engine: Engine, authenticate: (user: string, password: string) => number = () => 0): MemcacheBackend & { close: () => void } {
+export function createStreamBackend (engine: Engine, authenticate: (user: string, password: string) => number = () => 0, router: ClusterRouter | null = null): MemcacheBackend & { close: () => void } {
   const counters = new MemcacheCounters()
   const flushes = new Map<number, { atMs: number, timer: NodeJS.Timeout }>()
-  const runFlush = (tenantId: number): Promise<Result> => Promise.resolve(engine.execute({ op: 'flush', tenantId }))
+  const runFlush = (tenantId: number): Promise<Result> => router === null
+    ? Promise.resolve(engine.execute({ op: 'flush', tenantId }))
+    : runOnEveryNode((command) => engine.execute(command), router, { op: 'flush', tenantId })
   const schedule = (tenantId: number, atMs: number): void => {
     const previous = flushes.get(tenantId)
     if (previous !== undefined) clearTimeout(previous.timer)
@@ -54,6 +59,8 @@ export function createStreamBackend (engine: Engine, authenticate: (user: string
         ['auth_errors', counters.authErrors], ['limit_maxbytes', stats.memoryBytes], ['bytes', stats.itemBytes],
         ['curr_items', stats.items], ['evictions', stats.evictions]
       ]
+      // This node's numbers, also in cluster mode (the row says which node).
+      if (router !== null) rows.push(['slabcache_cluster_node', router.selfId])
       return rows.map(([name, value]) => [name, String(value)] as const)
     },
     scheduleFlush: schedule,
@@ -66,6 +73,7 @@ export function createStreamBackend (engine: Engine, authenticate: (user: string
       return runFlush(tenantId)
     },
     authenticate,
+    router,
     close: () => {
       for (const { timer } of flushes.values()) clearTimeout(timer)
       flushes.clear()

@@ -6,6 +6,8 @@
  * several frames and a frame may span messages; replies leave in request order as binary
  * messages, one per batch of requests handled. Only binary is spoken: a text message, or a
  * stream whose first byte is not the request magic 0x80, is closed with a WebSocket close code.
+ * In cluster mode (a router) requests are routed by the session like TCP ones: a forwarded or
+ * replication-held request makes the session wait, and later replies follow it.
  * Invariants: a message's ArrayBuffer is detached when its callback returns, so the session
  * copies (retain()) whatever input it still holds before that; uWS cannot stop reading a
  * WebSocket, so while replies wait (a flush in flight, or the peer not reading: over
@@ -16,6 +18,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js'
+import type { ClusterRouter } from '../cluster/cluster-types.js'
 import type { Engine } from '../engine.js'
 import { BINARY_HEADER_BYTES, REQUEST_MAGIC, STATUS_TEXT } from '../protocol/memcache-binary.js'
 import { MemcacheSession, OUTPUT_HIGH_WATER_BYTES, SessionState, type MemcacheBackend, type MemcacheLimits } from '../protocol/memcache-session.js'
@@ -61,6 +64,11 @@ export interface StreamDeps {
   readonly backend?: MemcacheBackend
   /** SASL PLAIN check (tenant id or -1) for the default backend; default: every login is tenant 0. */
   readonly authenticate?: (user: string, password: string) => number
+  /**
+   * Cluster mode, for the default backend: keyed requests go to their owners, flushes to every
+   * node (a given `backend` carries its own router: the TCP server's).
+   */
+  readonly router?: ClusterRouter | null
   readonly idleTimeoutSeconds?: number
 }
 
@@ -87,7 +95,7 @@ interface StreamConnection {
 export function registerStreamRoute (app: TemplatedApp, deps: StreamDeps): () => void {
   const { engine, budget, metrics } = deps
   const limits = engine.config.limits
-  const ownBackend = deps.backend === undefined ? createStreamBackend(engine, deps.authenticate) : null
+  const ownBackend = deps.backend === undefined ? createStreamBackend(engine, deps.authenticate, deps.router ?? null) : null
   const backend: MemcacheBackend = deps.backend ?? ownBackend!
   const sessionLimits: MemcacheLimits = { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxRetrievalLineBytes: limits.maxRequestBytes }
   const inputLimitBytes = limits.maxRequestBytes + INPUT_SLACK_BYTES
