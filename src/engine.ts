@@ -8,6 +8,7 @@
  * their command rings and return a Promise.
  */
 import { ReadResult, WriteOptions, type TenantStats } from './core/slab-store.js'
+import { type ExportBuffer, type ExportFilter, type VisitFn, exportBuckets, exportKey, visitBuckets } from './core/slab-export.js'
 import { shardOf } from './core/key-hash.js'
 import { SetMode, StoreStatus } from './core/store-status.js'
 import { MAX_CONTENT_TYPE_BYTES } from './core/item-ext.js'
@@ -20,6 +21,7 @@ import { createKeyHasher, type KeyHasher } from './shard/key-hasher.js'
 import { OP_FLUSH } from './shard/shard-messages.js'
 import { ShardSet } from './shard/shard-set.js'
 import { SharedClock } from './util/shared-clock.js'
+import { decodeRecord } from './persist/snapshot-format.js'
 import type { Config } from './config/load-config.js'
 
 /** Buckets a scan visits per call and shard before returning a partial page. */
@@ -48,6 +50,17 @@ export class Engine {
   /** #tatBytes[0, n) for every n, made once: a rate-limit write allocates no view. */
   readonly #tatViews = Array.from({ length: TAT_MAX_DIGITS + 1 }, (_, n) => this.#tatBytes.subarray(0, n))
   readonly #rateWrite = new WriteOptions()
+  /** Options of the replicated versions applyRecords writes (mode SET; the rest per record). */
+  readonly #applyWrite = new WriteOptions()
+  /**
+   * Observer of every successful LOCAL write, called synchronously after the store committed:
+   * set (every SetMode, incl. append/prepend/cas), delete (deleted = true), touch, incr/decr,
+   * rateLimit when it wrote. `cas` = the new item's CAS, or for a delete the tombstone stamp
+   * (store.lastCas after delete). `key` may be a reused buffer: the observer copies what it
+   * keeps. Not called for applyRecords/applyTombstone, flush, invalidateTag, expiry or
+   * eviction. Null (the default, and single-node) costs one branch per write.
+   */
+  onWrite: ((tenantId: number, key: Uint8Array, cas: number, deleted: boolean) => void) | null = null
 
   private constructor (config: Config, clock: SharedClock, shards: ShardSet, hasher: KeyHasher) {
     this.config = config
@@ -158,18 +171,27 @@ export class Engine {
         write.expiryMs = command.ttlMs > 0 ? this.clock.nowMs() + command.ttlMs : 0
         const store = this.#storeFor(command.tenantId, command.key)
         result.status = store.set(command.tenantId, command.key, this.#lastHash, command.value, write)
-        if (result.status === StoreStatus.OK) result.cas = store.lastCas
+        if (result.status === StoreStatus.OK) {
+          result.cas = store.lastCas
+          if (this.onWrite !== null) this.onWrite(command.tenantId, command.key, store.lastCas, false)
+        }
         return this.#finish(result)
       }
-      case 'delete':
-        result.status = this.#storeFor(command.tenantId, command.key).delete(command.tenantId, command.key, this.#lastHash)
+      case 'delete': {
+        const store = this.#storeFor(command.tenantId, command.key)
+        result.status = store.delete(command.tenantId, command.key, this.#lastHash)
+        if (result.status === StoreStatus.OK && this.onWrite !== null) this.onWrite(command.tenantId, command.key, store.lastCas, true)
         return this.#finish(result)
+      }
       case 'exists':
         result.status = this.#storeFor(command.tenantId, command.key).has(command.tenantId, command.key, this.#lastHash)
         return this.#finish(result)
       case 'touch': {
         const expiryMs = command.ttlMs > 0 ? this.clock.nowMs() + command.ttlMs : 0
-        result.status = this.#storeFor(command.tenantId, command.key).touch(command.tenantId, command.key, this.#lastHash, expiryMs)
+        const store = this.#storeFor(command.tenantId, command.key)
+        // Observed (clustered), a touch is a new version with a fresh CAS, so replicas take it LWW.
+        result.status = store.touch(command.tenantId, command.key, this.#lastHash, expiryMs, this.onWrite !== null)
+        if (result.status === StoreStatus.OK && this.onWrite !== null) this.onWrite(command.tenantId, command.key, store.lastCas, false)
         return this.#finish(result)
       }
       case 'ttl': {
@@ -193,6 +215,7 @@ export class Engine {
           result.counter = store.lastCounter
           // The rewritten item's CAS (memcached binary INCR/DECR answer with it).
           result.cas = store.lastCas
+          if (this.onWrite !== null) this.onWrite(command.tenantId, command.key, store.lastCas, false)
         }
         return this.#finish(result)
       }
@@ -265,6 +288,76 @@ export class Engine {
     if (!Number.isSafeInteger(tenantId) || tenantId < 0 || tenantId >= MAX_TENANTS) {
       throw new SlabcacheError('BAD_REQUEST', `tenantId must be an integer from 0 to ${MAX_TENANTS - 1}; received ${tenantId}`)
     }
+  }
+
+  // ── replication hooks (cluster/): versions and tombstones applied last-write-wins ────
+
+  get shardCount (): number { return this.shards.count }
+
+  /**
+   * Applies the snapshot-format item records in bytes[0, length) (as exportKey / exportShard
+   * wrote them, possibly from another node with another shard count) last-write-wins: each on
+   * its key's shard with SlabStore.applyVersion, `winsTie` deciding equal CASes. Counts:
+   * applied (OK), stale (EXISTS: a newer or equal version was here), failed (any other status:
+   * OUT_OF_MEMORY, QUOTA_EXCEEDED, BUSY, BAD_TENANT, ...). Does not call onWrite. Throws
+   * SlabcacheError PEER_PROTOCOL at a malformed record (the records before it stay applied).
+   * Allocates the views of each decoded record.
+   */
+  applyRecords (bytes: Buffer, winsTie: boolean): { applied: number, stale: number, failed: number } {
+    const counts = { applied: 0, stale: 0, failed: 0 }
+    const write = this.#applyWrite
+    write.mode = SetMode.SET
+    write.keepTtl = false
+    for (let at = 0; at < bytes.length;) {
+      const record = decodeRecord(bytes, at)
+      if (record === null) throw new SlabcacheError('PEER_PROTOCOL', `replicated record at byte ${at} of ${bytes.length} is malformed`)
+      write.flags = record.flags
+      write.expiryMs = record.expiryMs
+      write.tags = record.tags
+      write.contentType = record.contentType
+      const store = this.#storeFor(record.tenantId, record.key)
+      const status = store.applyVersion(record.tenantId, record.key, this.#lastHash, record.value, write, record.cas, winsTie)
+      if (status === StoreStatus.OK) counts.applied++
+      else if (status === StoreStatus.EXISTS) counts.stale++
+      else counts.failed++
+      at += record.recordBytes
+    }
+    write.tags = null
+    write.contentType = null
+    return counts
+  }
+
+  /**
+   * Applies a replicated delete stamped `cas` (SlabStore.applyDelete): OK removed, NOT_FOUND
+   * absent, EXISTS a newer (or equal, without `winsTie`) version kept; BUSY, KEY_TOO_LARGE,
+   * BAD_TENANT. Does not call onWrite.
+   */
+  applyTombstone (tenantId: number, key: Uint8Array, cas: number, winsTie: boolean): StoreStatus {
+    return this.#storeFor(tenantId, key).applyDelete(tenantId, key, this.#lastHash, cas, winsTie)
+  }
+
+  /** exportKey on the key's shard: appends its record to `out` and returns its CAS; 0 absent or expired; -1 lock timeout. */
+  exportKey (tenantId: number, key: Uint8Array, out: ExportBuffer): number {
+    return exportKey(this.#storeFor(tenantId, key), tenantId, key, this.#lastHash, out)
+  }
+
+  /** The key's current CAS, 0 when absent or expired (lock-free read; -1 if the lock fallback timed out). */
+  versionOf (tenantId: number, key: Uint8Array): number {
+    return this.#storeFor(tenantId, key).versionOf(tenantId, key, this.#lastHash)
+  }
+
+  /**
+   * exportBuckets (every tenant) on shard `shard`: records of buckets [cursor, cursor +
+   * maxBuckets) that pass `filter`, up to about `maxBytes`. Returns the next cursor (0 done) or
+   * -1 on lock timeout. For rebalancing streams.
+   */
+  exportShard (shard: number, cursor: number, maxBuckets: number, maxBytes: number, out: ExportBuffer, filter: ExportFilter | null): number {
+    return exportBuckets(this.shards.store(shard), -1, cursor, maxBuckets, maxBytes, out, filter)
+  }
+
+  /** visitBuckets on shard `shard`: next cursor (0 done) or -1 on lock timeout. For anti-entropy digests. */
+  visitShard (shard: number, cursor: number, maxBuckets: number, visit: VisitFn): number {
+    return visitBuckets(this.shards.store(shard), cursor, maxBuckets, visit)
   }
 
   async close (): Promise<void> {
@@ -383,6 +476,7 @@ export class Engine {
         result.status = written
         return this.#finish(result)
       }
+      if (this.onWrite !== null) this.onWrite(command.tenantId, command.key, store.lastCas, false)
     }
     result.status = StoreStatus.OK
     result.allowed = !decision.limited

@@ -309,7 +309,10 @@ export class SlabStore {
     }
   }
 
-  /** Removes (tenant, key). Returns OK, NOT_FOUND, BUSY, KEY_TOO_LARGE or BAD_TENANT. */
+  /**
+   * Removes (tenant, key). Returns OK, NOT_FOUND, BUSY, KEY_TOO_LARGE or BAD_TENANT. On OK,
+   * `lastCas` is the tombstone stamp: a fresh stamp (`nextStamp`), above the removed item's CAS.
+   */
   delete (tenantId: number, key: Uint8Array, hash: number): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
     if (invalid !== StoreStatus.OK) return invalid
@@ -318,6 +321,9 @@ export class SlabStore {
       const ref = this.#findLive(tenantId, key, hash)
       if (ref === 0) return StoreStatus.NOT_FOUND
       this.#discard(ref, T_DELETES, -1)
+      // The tombstone's stamp: above the removed item's CAS (the counter is ≥ every CAS issued
+      // or applied here), so a replica applying it LWW removes exactly this version or older.
+      this.lastCas = this.#stamp()
       return StoreStatus.OK
     } catch (error) {
       this.#abort()
@@ -329,9 +335,11 @@ export class SlabStore {
 
   /**
    * Sets the expiry of (tenant, key) to `expiryMs` (0 = persist). Returns OK, NOT_FOUND, BUSY,
-   * KEY_TOO_LARGE or BAD_TENANT.
+   * KEY_TOO_LARGE or BAD_TENANT. On OK `lastCas` is the item's CAS, which stays as it was
+   * (memcached's touch keeps it) unless `restamp`: then the item gets a fresh CAS, because a
+   * replicated touch is a new version that replicas must prefer to the untouched one (LWW).
    */
-  touch (tenantId: number, key: Uint8Array, hash: number, expiryMs: number): StoreStatus {
+  touch (tenantId: number, key: Uint8Array, hash: number, expiryMs: number, restamp = false): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
     if (invalid !== StoreStatus.OK) return invalid
     if (!this.#enter()) return StoreStatus.BUSY
@@ -341,6 +349,9 @@ export class SlabStore {
       if (this.#doubles[ref + F_EXPIRY] !== 0) this.wheel.remove(ref)
       this.#doubles[ref + F_EXPIRY] = expiryMs
       if (expiryMs !== 0) this.wheel.insert(ref)
+      // Readers see the new CAS and expiry together: the seqlock is odd until #leave.
+      if (restamp) this.#doubles[ref + F_CAS] = this.#stamp()
+      this.lastCas = this.#doubles[ref + F_CAS]!
       return StoreStatus.OK
     } catch (error) {
       this.#abort()
@@ -626,9 +637,11 @@ export class SlabStore {
   /**
    * Writes a new item holding `first` followed by `second` (may be null), then atomically (for
    * readers: under the odd seqlock; for repair: journaled) replaces whatever item holds the key.
+   * Its CAS is a fresh stamp, or `fixedCas` when not 0 (restored and replicated versions); the
+   * counter never moves down, so later fresh stamps stay above both.
    */
   #commitNew (tenantId: number, key: Uint8Array, hash: number, first: Uint8Array, second: Uint8Array | null,
-    flags: number, expiryMs: number, knownOld = -1, removalsAtFind = -1): StoreStatus {
+    flags: number, expiryMs: number, knownOld = -1, removalsAtFind = -1, fixedCas = 0): StoreStatus {
     const valueLength = first.length + (second === null ? 0 : second.length)
     const quotaBytes = this.#doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]!
     if (quotaBytes > 0 && !this.#quota.makeRoom(tenantId, key, hash, valueLength, quotaBytes)) {
@@ -644,8 +657,8 @@ export class SlabStore {
     const words = this.#words
     const doubles = this.#doubles
     const casCounter = doubles[H_CAS_COUNTER >>> 3]!
-    const cas = Math.max(casCounter + 1, this.clock.nowMs() * 1024)
-    doubles[H_CAS_COUNTER >>> 3] = cas
+    const cas = fixedCas !== 0 ? fixedCas : Math.max(casCounter + 1, this.clock.nowMs() * 1024)
+    if (cas > casCounter) doubles[H_CAS_COUNTER >>> 3] = cas
     words[ref * 2 + I_FLAGS] = flags
     doubles[ref + F_EXPIRY] = expiryMs
     doubles[ref + F_CAS] = cas
@@ -817,27 +830,81 @@ export class SlabStore {
     return this.#scratch
   }
 
-  // ── restore (persist/): appended here so the hot paths above stay untouched ──────────
+  // ── restore (persist/) and replication (cluster/): appended so the hot paths above stay untouched ──
 
   /**
    * Stores an item as a snapshot recorded it: `set` with `options` (mode SET: value, flags,
-   * absolute expiry, tags, content type), then, in the same lock hold, gives the new item the
-   * recorded `cas` instead of a fresh one. The CAS counter moves up to `cas` if it is below,
-   * so later writes still get larger CASes. Same statuses as `set`.
+   * absolute expiry, tags, content type), the new item carrying the recorded `cas` instead of
+   * a fresh one. The CAS counter moves up to `cas` if it is below, so later writes still get
+   * larger CASes. Same statuses as `set`.
    */
   restoreItem (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions, cas: number): StoreStatus {
-    const invalid = this.#checkKey(tenantId, key)
+    const invalid = this.#checkVersion(tenantId, key, value, options)
     if (invalid !== StoreStatus.OK) return invalid
-    if (value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
-    if (options.tags !== null && (options.tags.length > MAX_ITEM_TAGS || options.tags.some((tag) => tag.length > MAX_KEY_BYTES))) return StoreStatus.BAD_METADATA
-    if (options.contentType !== null && options.contentType.length > MAX_CONTENT_TYPE_BYTES) return StoreStatus.BAD_METADATA
     if (!this.#enter()) return StoreStatus.BUSY
     try {
-      const status = this.#set(tenantId, key, hash, value, options)
-      if (status !== StoreStatus.OK) return status
-      const ref = this.index.find(tenantId, key, hash)
-      this.#doubles[ref + F_CAS] = cas
-      if (this.#doubles[H_CAS_COUNTER >>> 3]! < cas) this.#doubles[H_CAS_COUNTER >>> 3] = cas
+      return this.#setVersion(tenantId, key, hash, value, options, cas)
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /**
+   * LWW apply of a replicated version: writes (value, options, CAS = cas) when the key is
+   * absent (or expired) or its CAS < cas, or CAS === cas && winsTie. The version replaces the
+   * item whole: `options.mode` and `keepTtl` are ignored (always SET with the given flags,
+   * absolute expiry, tags and content type). A version already expired on arrival is applied
+   * as the removal of the older item (nothing is stored). Bumps the slab CAS counter to ≥ cas
+   * (so later local writes stamp higher), whatever the outcome once the lock is held.
+   * Returns OK (applied; `lastCas` = cas), EXISTS (a newer or equal version is here, nothing
+   * changed), or what `set` reports: OUT_OF_MEMORY, QUOTA_EXCEEDED, VALUE_TOO_LARGE,
+   * KEY_TOO_LARGE, BAD_METADATA, BAD_TENANT, BUSY. `cas` must be positive (0 would mean "fresh stamp").
+   */
+  applyVersion (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions, cas: number, winsTie: boolean): StoreStatus {
+    const invalid = this.#checkVersion(tenantId, key, value, options)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      this.#raiseCounter(cas)
+      const old = this.#findLive(tenantId, key, hash)
+      if (old !== 0 && !this.#newer(old, cas, winsTie)) return StoreStatus.EXISTS
+      const expiryMs = options.expiryMs
+      if (expiryMs !== 0 && expiryMs <= this.clock.nowMs()) {
+        // Storing it would only leave an expired item for the wheel: the version's effect is
+        // that the key is gone, as its expiry would have made it on the origin.
+        if (old !== 0) this.#discard(old, T_EXPIRATIONS, H_EXPIRATIONS)
+        this.lastCas = cas
+        return StoreStatus.OK
+      }
+      return this.#setVersion(tenantId, key, hash, value, options, cas)
+    } catch (error) {
+      this.#abort()
+      throw error
+    } finally {
+      this.#leave()
+    }
+  }
+
+  /**
+   * LWW tombstone: removes (tenant, key) when its CAS < cas, or CAS === cas && winsTie; bumps
+   * the CAS counter to ≥ cas. Returns OK (removed, counted as a delete), NOT_FOUND (absent or
+   * expired), EXISTS (a newer or equal version is here, kept), BUSY, KEY_TOO_LARGE or BAD_TENANT.
+   * No tombstone is kept: a version older than `cas` arriving later is applied (the caller
+   * remembers recent tombstones if it must refuse such late versions).
+   */
+  applyDelete (tenantId: number, key: Uint8Array, hash: number, cas: number, winsTie: boolean): StoreStatus {
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (!this.#enter()) return StoreStatus.BUSY
+    try {
+      this.#raiseCounter(cas)
+      const ref = this.#findLive(tenantId, key, hash)
+      if (ref === 0) return StoreStatus.NOT_FOUND
+      if (!this.#newer(ref, cas, winsTie)) return StoreStatus.EXISTS
+      this.#discard(ref, T_DELETES, -1)
       this.lastCas = cas
       return StoreStatus.OK
     } catch (error) {
@@ -846,6 +913,88 @@ export class SlabStore {
     } finally {
       this.#leave()
     }
+  }
+
+  /**
+   * A fresh stamp from the slab's CAS counter, consumed: greater than every CAS this slab issued
+   * or applied, and ≥ nowMs × 1024 (a hybrid logical clock). Used to stamp tombstones. Takes
+   * the lock (not the seqlock: readers never read the counter); returns 0 if it timed out.
+   */
+  nextStamp (): number {
+    if (!this.lock.acquire()) return 0
+    try {
+      return this.#stamp()
+    } finally {
+      this.lock.release()
+    }
+  }
+
+  /**
+   * The CAS of (tenant, key), 0 when absent or expired, -1 when the lock fallback timed out.
+   * Lock-free like `has` (no hit, miss or LRU effect), for version comparisons (anti-entropy,
+   * replication) that must not disturb the cache's statistics.
+   */
+  versionOf (tenantId: number, key: Uint8Array, hash: number): number {
+    if (this.#checkKey(tenantId, key) !== StoreStatus.OK) return 0
+    for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
+      const seq = this.lock.readSeq()
+      if ((seq & 1) !== 0) continue
+      const ref = this.index.findGuarded(tenantId, key, hash)
+      if (ref === TORN) continue
+      const cas = ref !== 0 && this.#unexpired(ref) ? this.#doubles[ref + F_CAS]! : 0
+      if (this.lock.readSeq() === seq) return cas
+    }
+    if (!this.lock.acquire()) return -1
+    try {
+      const ref = this.#findLive(tenantId, key, hash, false)
+      return ref === 0 ? 0 : this.#doubles[ref + F_CAS]!
+    } finally {
+      this.lock.release()
+    }
+  }
+
+  /** Validates a restored or replicated version: KEY_TOO_LARGE, BAD_TENANT, VALUE_TOO_LARGE, BAD_METADATA or OK. */
+  #checkVersion (tenantId: number, key: Uint8Array, value: Uint8Array, options: WriteOptions): StoreStatus {
+    const invalid = this.#checkKey(tenantId, key)
+    if (invalid !== StoreStatus.OK) return invalid
+    if (value.length > this.#maxValueBytes) return StoreStatus.VALUE_TOO_LARGE
+    const tags = options.tags
+    if (tags !== null) {
+      if (tags.length > MAX_ITEM_TAGS) return StoreStatus.BAD_METADATA
+      for (let i = 0; i < tags.length; i++) if (tags[i]!.length > MAX_KEY_BYTES) return StoreStatus.BAD_METADATA
+    }
+    if (options.contentType !== null && options.contentType.length > MAX_CONTENT_TYPE_BYTES) return StoreStatus.BAD_METADATA
+    return StoreStatus.OK
+  }
+
+  /**
+   * Writes (value, flags, absolute expiry, tags, content type of `options`) under the key with
+   * CAS `cas`, replacing any item. The commit reuses the item found here (no second lookup)
+   * unless making room removed items meanwhile.
+   */
+  #setVersion (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions, cas: number): StoreStatus {
+    const old = this.#findLive(tenantId, key, hash)
+    const removals = this.#removals
+    if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
+    return this.#commitNew(tenantId, key, hash, value, null, options.flags, options.expiryMs, old, removals, cas)
+  }
+
+  /** Whether a version stamped `cas` replaces live item `ref` (LWW; equal stamps: `winsTie`). */
+  #newer (ref: number, cas: number, winsTie: boolean): boolean {
+    const current = this.#doubles[ref + F_CAS]!
+    return current < cas || (current === cas && winsTie)
+  }
+
+  /** Moves the CAS counter up to `cas` (never down). */
+  #raiseCounter (cas: number): void {
+    if (this.#doubles[H_CAS_COUNTER >>> 3]! < cas) this.#doubles[H_CAS_COUNTER >>> 3] = cas
+  }
+
+  /** Takes a fresh stamp from the CAS counter: max(counter + 1, nowMs × 1024). */
+  #stamp (): number {
+    const cas = Math.max(this.#doubles[H_CAS_COUNTER >>> 3]! + 1, this.clock.nowMs() * 1024)
+    this.#doubles[H_CAS_COUNTER >>> 3] = cas
+    return cas
   }
 }
 

@@ -122,6 +122,72 @@ export function recordBytes (keyBytes: number, contentTypeBytes: number, tagByte
   return RECORD_FIXED_BYTES + keyBytes + contentTypeBytes + tagBytesTotal + 2 * tagCount + valueBytes
 }
 
+/** One item record, decoded: every Buffer is a view of the decoded bytes (no copies). */
+export interface DecodedRecord {
+  tenantId: number
+  flags: number
+  /** Absolute expiry, ms; 0 = none. */
+  expiryMs: number
+  cas: number
+  key: Buffer
+  /** null when the item has none. */
+  contentType: Buffer | null
+  /** null when the item has none. */
+  tags: Buffer[] | null
+  value: Buffer
+  /** Length of the whole record: the next record starts at offset + recordBytes. */
+  recordBytes: number
+}
+
+/**
+ * Decodes the record at bytes[offset]. Returns views into `bytes` (no copies; it allocates
+ * the views, the result object and the tag array), or null, never throwing, when the record is
+ * malformed: it runs past the end of `bytes` (fixed part, key, content type, a tag length or
+ * tag, or the value), or its CAS is not positive and finite, or its expiry is negative or
+ * not finite. The tenant id and the lengths are not checked against the store's limits:
+ * the store refuses what it cannot hold.
+ */
+export function decodeRecord (bytes: Buffer, offset: number): DecodedRecord | null {
+  const end = bytes.length
+  if (!(offset >= 0) || offset + RECORD_FIXED_BYTES > end) return null
+  const cas = bytes.readDoubleLE(offset + 16)
+  const expiryMs = bytes.readDoubleLE(offset + 8)
+  if (!(cas > 0) || !Number.isFinite(cas) || !Number.isFinite(expiryMs) || expiryMs < 0) return null
+  const valueLength = bytes.readUInt32LE(offset + 24)
+  const keyLength = bytes.readUInt16LE(offset + 28)
+  const tagCount = bytes[offset + 30]!
+  const contentTypeLength = bytes[offset + 31]!
+  let p = offset + RECORD_FIXED_BYTES
+  if (p + keyLength + contentTypeLength > end) return null
+  const key = bytes.subarray(p, p + keyLength)
+  p += keyLength
+  const contentType = contentTypeLength === 0 ? null : bytes.subarray(p, p + contentTypeLength)
+  p += contentTypeLength
+  let tags: Buffer[] | null = null
+  if (tagCount > 0) {
+    tags = new Array<Buffer>(tagCount)
+    for (let i = 0; i < tagCount; i++) {
+      if (p + 2 > end) return null
+      const length = bytes.readUInt16LE(p)
+      if (p + 2 + length > end) return null
+      tags[i] = bytes.subarray(p + 2, p + 2 + length)
+      p += 2 + length
+    }
+  }
+  if (p + valueLength > end) return null
+  return {
+    tenantId: bytes.readUInt32LE(offset),
+    flags: bytes.readUInt32LE(offset + 4),
+    expiryMs,
+    cas,
+    key,
+    contentType,
+    tags,
+    value: bytes.subarray(p, p + valueLength),
+    recordBytes: p + valueLength - offset
+  }
+}
+
 /** File names in `<dataDir>/snapshots/`. */
 export const WHOLE_FILE = 'dump.slab'
 export function tenantFile (tenantId: number): string { return `tenant-${tenantId}.slab` }
