@@ -140,7 +140,7 @@ export class ClusterNode implements ClusterRouter {
         if (node === null) throw new SlabcacheError('PEER_UNAVAILABLE', 'this node is still starting')
         return await node.#onRequest(from, type, payload)
       },
-      onMessage: (from, type, payload) => { node?.#onMessage(from, type, payload) },
+      onMessage: (from, type, payload) => { if (node !== null) node.#onMessage(from, type, payload) },
       onLinkDown: (address, remoteNodeId, reason) => { options.logger?.debug({ peer: remoteNodeId, address, reason }, 'peer link down') },
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
       requestTimeoutMs: Math.max(2000, config.replicationTimeoutMs)
