@@ -249,7 +249,8 @@ export class ClusterNode implements ClusterRouter {
         if (targets.length > 0) plan.set(p, targets)
       }
       this.#logger?.info({ partitions: plan.size }, 'leaving the cluster: handing off data')
-      await this.#streamer.stream(plan, ReplicateKind.STREAM, 'leave')
+      const pass = await this.#streamer.stream(plan, ReplicateKind.STREAM, 'leave')
+      if (!pass.complete) this.#logger?.warn({}, 'some ranges could not be handed off before leaving; their other replicas still hold them')
       this.#applyChanges(this.#membership.markSelfLeft(Date.now()))
       this.#heartbeat()
       this.#logger?.info({}, 'left the cluster')
@@ -351,19 +352,28 @@ export class ClusterNode implements ClusterRouter {
   /** Pushes this node's copy of every partition whose replica set gained a node (see the header). */
   #onRingChange (before: HashRing, after: HashRing): void {
     const plan = new Map<number, readonly string[]>()
+    // Partitions this node may let go of once the pass is done: it is not in the new replica
+    // set, and either it pushed them itself or another old holder keeps a copy.
+    const droppable = new Set<number>()
     const inAfter = new Set(after.nodes)
     for (const d of diffRings(before, after)) {
       const pusher = d.before.find((id) => inAfter.has(id))
+      if (d.before.includes(this.selfId) && !d.after.includes(this.selfId) &&
+        (pusher === this.selfId || d.before.some((id) => id !== this.selfId && d.after.includes(id)))) droppable.add(d.partition)
       if (pusher !== this.selfId) continue
       const newcomers = d.after.filter((id) => id !== this.selfId && !d.before.includes(id) && !this.#synced.has(id))
       if (newcomers.length > 0) plan.set(d.partition, newcomers)
     }
     this.#logger?.info({ members: after.nodes, partitionsToPush: plan.size }, 'ring changed')
-    if (plan.size > 0) {
-      this.#streamer.stream(plan, ReplicateKind.STREAM, 'ring change').catch((error: unknown) => {
-        this.#logger?.error({ err: error }, 'range stream after a ring change failed')
-      })
-    }
+    this.#streamer.stream(plan, ReplicateKind.STREAM, 'ring change').then(async (pass) => {
+      // Then let go of what this node no longer holds, once the new holders have it and only if
+      // the ring is still the one the pass was planned for (a newer change plans its own).
+      if (droppable.size === 0 || !pass.complete || this.#ring !== after || this.#membership.self.state !== 'up') return
+      const dropped = await this.#streamer.drop((p) => !droppable.has(p))
+      if (dropped > 0) this.#logger?.info({ dropped }, 'dropped the items of ranges other nodes hold now')
+    }).catch((error: unknown) => {
+      this.#logger?.error({ err: error }, 'range stream after a ring change failed')
+    })
   }
 
   #runAntiEntropy (): void {
@@ -448,6 +458,6 @@ export class ClusterNode implements ClusterRouter {
       if (current.ownerOfPartition(p) === this.selfId) plan.set(p, [from])
     }
     this.#synced.add(from)
-    return await this.#streamer.stream(plan, ReplicateKind.STREAM, `sync ${from}`)
+    return (await this.#streamer.stream(plan, ReplicateKind.STREAM, `sync ${from}`)).items
   }
 }

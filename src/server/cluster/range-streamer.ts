@@ -18,6 +18,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ExportBuffer } from '../../core/slab-export.js'
+import { StoreStatus } from '../../core/store-status.js'
 import { decodeRecord } from '../../persist/snapshot-format.js'
 import { partitionOf, ringPosition } from '../../cluster/hash-ring.js'
 import { encodeReplicate, type Tombstone } from '../../cluster/cluster-messages.js'
@@ -41,6 +42,8 @@ export interface RangeStreamerOptions {
   readonly logger?: Logger | undefined
 }
 
+export interface PassResult { readonly items: number, readonly complete: boolean }
+
 export interface StreamProgress {
   running: boolean
   progress: number
@@ -60,8 +63,11 @@ export class RangeStreamer {
     this.#o = options
   }
 
-  /** Queues a pass; resolves with the items it sent once it has run. `kind`: ReplicateKind. */
-  async stream (plan: StreamPlan, kind: number, why: string): Promise<number> {
+  /**
+   * Queues a pass; resolves once it has run, with the items it sent and whether every target
+   * got everything (`complete`: no target was skipped). `kind`: ReplicateKind.
+   */
+  async stream (plan: StreamPlan, kind: number, why: string): Promise<PassResult> {
     this.#queued++
     const run = this.#tail.then(async () => await this.#pass(plan, kind, why))
     this.#tail = run.catch(() => {}).finally(() => { this.#queued-- })
@@ -72,8 +78,33 @@ export class RangeStreamer {
 
   close (): void { this.#closed = true }
 
-  async #pass (plan: StreamPlan, kind: number, why: string): Promise<number> {
-    if (plan.size === 0 || this.#closed) return 0
+  /**
+   * Removes, on this node only, every item of a partition `held` says this node no longer
+   * holds (after its new holders received it). Each removal is a local tombstone at the item's
+   * own CAS: a newer write arriving meanwhile survives, and nothing is replicated.
+   */
+  async drop (held: (partition: number) => boolean): Promise<number> {
+    const { engine } = this.#o
+    let dropped = 0
+    for (let shard = 0; shard < engine.shardCount && !this.#closed; shard++) {
+      let cursor = 0
+      do {
+        const doomed: Array<{ tenantId: number, key: Buffer, cas: number }> = []
+        const next = engine.visitShard(shard, cursor, SLICE_BUCKETS, (tenantId, bytes, keyOffset, keyLength, cas) => {
+          const key = bytes.subarray(keyOffset, keyOffset + keyLength)
+          if (!held(partitionOf(ringPosition(tenantId, key)))) doomed.push({ tenantId, key: Buffer.from(key), cas })
+        })
+        if (next === -1) { await sleep(1); continue }
+        for (const d of doomed) if (engine.applyTombstone(d.tenantId, d.key, d.cas, true) === StoreStatus.OK) dropped++
+        cursor = next
+        await new Promise((resolve) => setImmediate(resolve))
+      } while (cursor !== 0 && !this.#closed)
+    }
+    return dropped
+  }
+
+  async #pass (plan: StreamPlan, kind: number, why: string): Promise<PassResult> {
+    if (plan.size === 0 || this.#closed) return { items: 0, complete: plan.size === 0 }
     const { engine, logger } = this.#o
     const progress = this.progress
     progress.running = true
@@ -154,7 +185,7 @@ export class RangeStreamer {
       for (const [target, list] of byTarget) await sendBatch(target, [], 0, list)
       progress.passes++
       logger?.info({ why, partitions: plan.size, items: itemsThisPass, bytes: bytesThisPass, ms: Date.now() - startedMs, skipped: [...skipped] }, 'range stream pass done')
-      return itemsThisPass
+      return { items: itemsThisPass, complete: skipped.size === 0 && !this.#closed }
     } finally {
       progress.running = this.#queued > 1
       progress.progress = 1

@@ -1,0 +1,26 @@
+/**
+ * Growing a cluster under load: a 4th node joins a 3-node cluster while writes go on; keys
+ * move to it, no acknowledged write is lost, and ownership ends even (25 % ± 5 % each).
+ */
+import t from 'tap'
+import { clusterStatus, startCluster, startNode, waitForView } from '../fixtures/cluster.js'
+import { missingThrough, WriteLoad } from '../fixtures/cluster-load.js'
+
+const nodes = await startCluster(t, 3)
+
+t.test('a 4th node joins under load: keys move, nothing acknowledged is lost, ownership is even', async (t) => {
+  const load = new WriteLoad(nodes, 'grow', null)
+  await load.until(600)
+  const n4 = await startNode(t, { id: 'n4', join: [nodes[1]!.peerAddress] })
+  const all = [...nodes, n4]
+  await waitForView(all, (s) => s.members.filter((m) => m.state === 'up').length === 4, '4 members up everywhere')
+  const atJoin = load.acked.size
+  await load.until(atJoin + 300)
+  await load.stop()
+  t.comment(`${load.acked.size} writes acknowledged (${load.failed} failed)`)
+  for (const node of all) t.same(await missingThrough(node, load.acked), [], `every acknowledged write is readable through ${node.id}`)
+  const status = await clusterStatus(n4)
+  for (const member of status.members) t.ok(Math.abs(member.ownership - 0.25) <= 0.05 * 0.25, `${member.id} owns ${member.ownership} (25 % ± 5 %)`)
+  const stats = await (await fetch(`${n4.url}/v1/stats`)).json() as { items: number }
+  t.ok(stats.items > load.acked.size / 4, `keys moved to the new node (${stats.items} items there)`)
+})
