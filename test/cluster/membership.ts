@@ -288,6 +288,30 @@ t.test('a partition longer than deadAfterMs heals through probes of dead members
   for (const m of sim.running()) t.same(m.ringMembers(), ['n1', 'n2', 'n3', 'n4'], `${m.selfId} sees everyone up again`)
 })
 
+t.test('20 % message loss for 10 s: nobody is declared dead, and views converge after', async (t) => {
+  const sim = cluster(t, 5)
+  let state = 4242
+  const lossy = (): void => {
+    sim.blocked.clear()
+    for (const from of sim.nodes.keys()) {
+      for (const to of sim.nodes.keys()) {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+        if (state % 5 === 0) sim.blocked.add(`${from}>${to}`)
+      }
+    }
+  }
+  for (let elapsed = 0; elapsed < 10_000; elapsed += TICK_MS) {
+    lossy()
+    sim.step()
+  }
+  sim.blocked.clear()
+  sim.run(1000)
+  t.notOk(sim.log.some((c) => c.to === 'dead'), 'no false death')
+  const views = sim.views()
+  for (const view of views) t.same(view, views[0])
+  for (const m of sim.running()) t.equal(m.ringMembers().length, 5)
+})
+
 t.test('a restarted node (new incarnation = later nowMs) supersedes its dead record', async (t) => {
   const sim = cluster(t, 3)
   const oldIncarnation = sim.nodes.get('n3')!.self.incarnation
