@@ -232,3 +232,29 @@ t.test('a dead owner\'s partitions: its first replica is usually its new owner',
   }
   t.ok(takenByReplica / orphaned > 0.6, `${takenByReplica} of ${orphaned}`)
 })
+
+t.test('build - random member sets keep every invariant', async (t) => {
+  let state = 99
+  const next = (): number => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state }
+  const problems: string[] = []
+  for (let round = 0; round < 15; round++) {
+    const count = 1 + (next() % 12)
+    const replicas = 1 + (next() % 4)
+    const nodeIds = Array.from({ length: count }, () => `h${(next() % 100000).toString(36)}:${7000 + (next() % 1000)}`)
+    const ring = HashRing.build(nodeIds, replicas)
+    const n = ring.nodes.length
+    for (const [id, share] of ring.ownership()) {
+      const owned = Math.round(share * PARTITIONS)
+      if (owned !== Math.floor(PARTITIONS / n) && owned !== Math.ceil(PARTITIONS / n)) problems.push(`round ${round}: ${id} owns ${owned}`)
+    }
+    for (let p = 0; p < PARTITIONS; p++) {
+      const list = ring.replicasOfPartition(p)
+      if (list[0] !== ring.ownerOfPartition(p) || list.length !== Math.min(replicas, n) || new Set(list).size !== list.length) {
+        problems.push(`round ${round}: partition ${p} → ${list.join(',')}`)
+        break
+      }
+    }
+    if (replicaTable(HashRing.build([...nodeIds].reverse(), replicas)).join(';') !== replicaTable(ring).join(';')) problems.push(`round ${round}: order-dependent`)
+  }
+  t.same(problems, [])
+})
