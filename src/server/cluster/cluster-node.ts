@@ -41,6 +41,8 @@ const SYNC_TIMEOUT_MS = 30 * 60_000
 /** Pause between rounds over the join list, and how long a starting node keeps trying before it gives up. */
 const JOIN_RETRY_MS = 500
 const JOIN_GIVE_UP_MS = 15_000
+/** Dead members are probed every this many heartbeat intervals. */
+const PROBE_EVERY_TICKS = 4
 /** Tombstones outlive this many anti-entropy intervals (and at least 10 minutes). */
 const TOMBSTONE_INTERVALS = 10
 
@@ -79,6 +81,7 @@ export class ClusterNode implements ClusterRouter {
   #heartbeatTimer: NodeJS.Timeout | null = null
   #antiEntropyTimer: NodeJS.Timeout | null = null
   #closed = false
+  #ticks = 0
   #leaving: Promise<void> | null = null
 
   private constructor (options: ClusterNodeOptions, transport: PeerTransport, membership: Membership) {
@@ -314,6 +317,11 @@ export class ClusterNode implements ClusterRouter {
     this.#tombstones.expire(nowMs)
     const payload = encodeMemberRecords(this.#membership.records())
     for (const target of this.#membership.heartbeatTargets()) this.#transport.link(target.address).send(MessageType.HEARTBEAT, payload)
+    // Nobody heartbeats a dead member; probe it now and then, so that one declared dead while
+    // alive (a healed network partition, a long stall) learns it and refutes, and comes back.
+    if (++this.#ticks % PROBE_EVERY_TICKS === 0) {
+      for (const target of this.#membership.probeTargets()) this.#transport.link(target.address).send(MessageType.HEARTBEAT, payload)
+    }
   }
 
   #onMessage (from: string, type: number, payload: Buffer): void {
