@@ -39,6 +39,11 @@ let unique = 0
 const keyOf = (node: number, prefix = 'k'): string => cluster.keyOwnedBy(node, `${prefix}-${unique++}-`)
 /** Replies so far to requests that went out from node 1 to `to`. */
 const forwardsTo = (to: number): number => cluster.forwards.filter((f) => f.from === 1 && f.to === to).length
+/** Whether node `node`'s own engine holds `key` (read directly, no routing). */
+const heldBy = (node: number, key: string): boolean => {
+  const result = cluster.engines[node]!.execute({ op: 'get', tenantId: 0, key: Buffer.from(key) })
+  return !(result instanceof Promise) && result.error === null && result.status === 0
+}
 /** The bytes received and not yet read, left in place. */
 async function peek (client: RawClient): Promise<number> {
   let pending = 0
@@ -143,15 +148,16 @@ t.test('get - a multi-key get is split by owner and answered in key order', asyn
 })
 
 t.test('text pipeline - mixed local and remote requests keep their order, noreply too', async (t) => {
-  const [a, b, c] = [keyOf(0), keyOf(1), keyOf(2)]
+  const [a, b, c, d] = [keyOf(0), keyOf(1), keyOf(2), keyOf(2)]
   const client = await RawClient.open(t, port(1))
-  client.write(`set ${a} 0 0 1\r\n1\r\nset ${b} 0 0 1 noreply\r\n2\r\nset ${c} 0 0 1\r\n3\r\n` +
+  client.write(`set ${a} 0 0 1\r\n1\r\nset ${b} 0 0 1 noreply\r\n2\r\nset ${d} 0 0 1 noreply\r\n4\r\nset ${c} 0 0 1\r\n3\r\n` +
     `incr ${a} 10 noreply\r\nget ${a} ${b} ${c}\r\ndelete ${c} noreply\r\nget ${c}\r\nappend ${b} 0 0 1\r\n!\r\nincr ${a} 1\r\n` +
     `version\r\ndelete ${a}\r\n`)
   t.same(await client.lines(2), ['STORED', 'STORED'])
   t.same((await client.values()).map((item) => `${item.key}=${item.value.toString()}`), [`${a}=11`, `${b}=2`, `${c}=3`])
   t.same(await client.lines(4), ['END', 'STORED', '12', `VERSION ${servers[1]!.backend.version}`])
   t.equal(await client.line(), 'DELETED')
+  t.same([heldBy(1, b), heldBy(0, b), heldBy(2, d), heldBy(1, d), heldBy(2, c), heldBy(0, a)], [true, false, true, false, false, false], 'each key lived on its owner only')
 })
 
 t.test('binary - quiet pipelines across owners keep request order', async (t) => {
@@ -182,6 +188,7 @@ t.test('binary - quiet pipelines across owners keep request order', async (t) =>
     [12, 0, '', '']
   ])
   t.same(responses.slice(0, 3).map((r) => r.extras.readUInt32BE(0)), [7, 7, 7], 'flags come back')
+  t.same([heldBy(2, c), heldBy(1, b), heldBy(1, c), heldBy(0, a)], [true, true, false, false], 'stored on the owners (a deleted there)')
 })
 
 t.test('binary - every command through a non-owner answers as through the owner (raw frames)', async (t) => {
@@ -216,7 +223,11 @@ t.test('binary - every command through a non-owner answers as through the owner 
     client.end()
     return out
   }
-  for (const owner of [0, 2]) t.same(await script(1, keyOf(owner)), await script(owner, keyOf(owner)), `node ${owner}'s keys`)
+  for (const owner of [0, 2]) {
+    const before = forwardsTo(owner)
+    t.same(await script(1, keyOf(owner)), await script(owner, keyOf(owner)), `node ${owner}'s keys`)
+    t.ok(forwardsTo(owner) >= before + 17, `every request went to node ${owner}`)
+  }
   const sample = await script(1, keyOf(0))
   t.same(sample.slice(0, 4).map(([status]) => status), [0, 0, 2, 0], 'the script does what it says (cas mismatch, then match)')
   t.same(sample.filter(([status]) => status === 0).length > 8, true)
