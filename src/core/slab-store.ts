@@ -835,8 +835,9 @@ export class SlabStore {
   /**
    * Stores an item as a snapshot recorded it: `set` with `options` (mode SET: value, flags,
    * absolute expiry, tags, content type), the new item carrying the recorded `cas` instead of
-   * a fresh one. The CAS counter moves up to `cas` if it is below, so later writes still get
-   * larger CASes. Same statuses as `set`.
+   * a fresh one (`cas` 0: a fresh one). The CAS counter moves up to `cas` if it is below, so
+   * later writes still get larger CASes. Same statuses as `set`. One lookup: the item found
+   * before the write is the one the commit replaces (unless making room removed items).
    */
   restoreItem (tenantId: number, key: Uint8Array, hash: number, value: Uint8Array, options: WriteOptions, cas: number): StoreStatus {
     const invalid = this.#checkVersion(tenantId, key, value, options)

@@ -3,15 +3,19 @@
  * item exactly once whatever the slice size, skip expired items and other tenants, carry every
  * field (value inline and chunked, flags, expiry, CAS, tags, content type); restoreItem keeps
  * the recorded CAS and moves the CAS counter past it. `checkSlab` after restoring.
+ * Replication's views of the same data: an export filter, the copy-free bucket visitor and
+ * exportKey cover exactly what exportBuckets does; decodeRecord reads every record back and
+ * refuses any truncation of one.
  */
 import t from 'tap'
 import { performance } from 'node:perf_hooks'
 import { ReadResult, SetMode, SlabStore, StoreStatus, WriteOptions } from '../../src/core/slab-store.js'
-import { ExportBuffer, exportBuckets } from '../../src/core/slab-export.js'
+import { ExportBuffer, exportBuckets, exportKey, visitBuckets } from '../../src/core/slab-export.js'
 import { checkSlab } from '../../src/core/slab-check.js'
 import { keyHash } from '../../src/core/key-hash.js'
 import { ManualClock } from '../../src/util/clock.js'
 import { recordEnd } from '../../src/persist/snapshot-order.js'
+import { decodeRecord } from '../../src/persist/snapshot-format.js'
 
 const b = (s: string): Buffer => Buffer.from(s)
 const hashOf = (tenant: number, key: Uint8Array): number => keyHash(tenant, key, 0, key.length)
@@ -141,4 +145,120 @@ t.test('an export slice of 64 KiB holds the lock briefly (reported, not asserted
   const at = (q: number): string => times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(3)
   t.comment(`${n} items of 100 B: ${slices} slices; lock hold median ${at(0.5)} ms, p90 ${at(0.9)} ms, p99 ${at(0.99)} ms, worst ${at(1)} ms`)
   t.ok(slices > 10)
+})
+
+t.test('an export filter keeps exactly the records it accepts, each once, whatever the slice size', async (t) => {
+  const clock = new ManualClock()
+  const store = SlabStore.create(new SharedArrayBuffer(16 << 20), { clock, ownerId: 1, recordsHits: true })
+  fill(store, clock)
+  clock.advance(2000)
+  const all = exportAll(store, -1, 1 << 30, 1 << 30)
+  // Keys whose last digit is odd, of tenant 0: the filter reads the key in the slab.
+  const accept = (tenant: number, bytes: Uint8Array, offset: number, length: number): boolean => tenant === 0 && (bytes[offset + length - 1]! & 1) === 1
+  const expected = all.filter((r) => r.tenant === 0 && (r.key.charCodeAt(r.key.length - 1) & 1) === 1)
+  t.ok(expected.length > 50 && expected.length < all.length)
+  for (const [buckets, bytes] of [[1, 1], [13, 200], [1 << 30, 1 << 30]] as const) {
+    const out = new ExportBuffer(64)
+    let cursor = 0
+    do {
+      cursor = exportBuckets(store, -1, cursor, buckets, bytes, out, accept)
+      if (cursor < 0) throw new Error('lock timeout')
+    } while (cursor !== 0)
+    t.same(decode(out.bytes, out.length).sort((x, y) => x.key < y.key ? -1 : 1), expected, `slices of ${buckets} buckets / ${bytes} bytes`)
+  }
+  const out = new ExportBuffer(64)
+  t.equal(exportBuckets(store, 9, 0, 1 << 30, 1 << 30, out, null), 0, 'a null filter keeps everything')
+  t.equal(out.items, all.filter((r) => r.tenant === 9).length)
+})
+
+t.test('visitBuckets visits every live item exactly once across cursors, with its CAS and expiry, copying nothing', async (t) => {
+  const clock = new ManualClock()
+  const store = SlabStore.create(new SharedArrayBuffer(16 << 20), { clock, ownerId: 1, recordsHits: true })
+  fill(store, clock)
+  clock.advance(2000)
+  const all = exportAll(store, -1, 1 << 30, 1 << 30)
+  const expected = all.map((r) => `${r.tenant}/${r.key} ${r.cas} ${r.expiryMs}`).sort()
+  for (const buckets of [1, 7, 256, 1 << 30]) {
+    const seen: string[] = []
+    let cursor = 0
+    let calls = 0
+    do {
+      cursor = visitBuckets(store, cursor, buckets, (tenant, bytes, offset, length, cas, expiryMs) => {
+        seen.push(`${tenant}/${Buffer.from(bytes.subarray(offset, offset + length)).toString('latin1')} ${cas} ${expiryMs}`)
+      })
+      if (cursor < 0) throw new Error('lock timeout')
+      calls++
+    } while (cursor !== 0)
+    t.same(seen.sort(), expected, `${buckets} buckets per call (${calls} calls): every item once, expired ones skipped`)
+  }
+  t.equal(store.lock.holder(), 0, 'the lock is released')
+  t.throws(() => visitBuckets(store, 0, 1 << 30, () => { throw new Error('visitor failed') }), /visitor failed/)
+  t.equal(store.lock.holder(), 0, 'the lock is released when the visitor throws')
+})
+
+t.test('exportKey - one key\'s record and CAS; 0 and nothing appended when absent, expired or invalid', async (t) => {
+  const clock = new ManualClock()
+  const store = SlabStore.create(new SharedArrayBuffer(16 << 20), { clock, ownerId: 1, recordsHits: true })
+  fill(store, clock)
+  const all = exportAll(store, -1, 1 << 30, 1 << 30)
+  const out = new ExportBuffer(16)
+  for (const rec of all) {
+    const key = b(rec.key)
+    const at = out.length
+    t.equal(exportKey(store, rec.tenant, key, hashOf(rec.tenant, key), out), rec.cas)
+    if (JSON.stringify(decode(out.bytes.subarray(at), out.length - at)) !== JSON.stringify([rec])) t.fail(`${rec.key}: the record differs from exportBuckets'`)
+  }
+  t.equal(out.items, all.length)
+  const length = out.length
+  t.equal(exportKey(store, 0, b('absent'), hashOf(0, b('absent')), out), 0)
+  t.equal(exportKey(store, 9, b('key0'), hashOf(9, b('key0')), out), 0, 'another tenant\'s key')
+  t.equal(exportKey(store, 0, Buffer.alloc(5000), 0, out), 0, 'a key too large')
+  t.equal(exportKey(store, 5000, b('key0'), 0, out), 0, 'a tenant out of range')
+  clock.advance(2000) // key0 expires
+  t.equal(exportKey(store, 0, b('key0'), hashOf(0, b('key0')), out), 0, 'expired')
+  t.equal(out.length, length, 'nothing appended')
+})
+
+t.test('decodeRecord - reads every exported record; any truncation or a bad CAS or expiry is null', async (t) => {
+  const clock = new ManualClock()
+  const store = SlabStore.create(new SharedArrayBuffer(16 << 20), { clock, ownerId: 1, recordsHits: true })
+  fill(store, clock)
+  const out = new ExportBuffer(64)
+  t.equal(exportBuckets(store, -1, 0, 1 << 30, 1 << 30, out), 0)
+  const bytes = out.bytes.subarray(0, out.length)
+  const expected = decode(bytes, bytes.length)
+  let at = 0
+  let n = 0
+  while (at < bytes.length) {
+    const record = decodeRecord(bytes, at)
+    if (record === null) { t.fail(`record ${n} at ${at} not decoded`); return }
+    const want = expected[n]!
+    const got = {
+      tenant: record.tenantId, flags: record.flags, expiryMs: record.expiryMs, cas: record.cas, key: record.key.toString('latin1'),
+      contentType: record.contentType?.toString('latin1') ?? '', tags: (record.tags ?? []).map((tag) => tag.toString('latin1')).sort(), value: record.value.toString('latin1')
+    }
+    if (JSON.stringify(got) !== JSON.stringify(want)) t.fail(`record ${n} differs`)
+    if (record.key.buffer !== bytes.buffer || record.value.buffer !== bytes.buffer) t.fail('views, not copies')
+    at += record.recordBytes
+    n++
+  }
+  t.equal(n, expected.length, 'every record, recordBytes chaining them')
+  t.equal(at, bytes.length)
+  // A record with content type and two tags, cut at every byte.
+  const tagged = new ExportBuffer(64)
+  t.equal(exportKey(store, 0, b('key6'), hashOf(0, b('key6')), tagged), expected.find((r) => r.key === 'key6')!.cas)
+  const whole = Buffer.from(tagged.bytes.subarray(0, tagged.length))
+  t.ok(decodeRecord(whole, 0) !== null)
+  let refused = 0
+  for (let cut = 0; cut < whole.length; cut++) if (decodeRecord(whole.subarray(0, cut), 0) === null) refused++
+  t.equal(refused, whole.length, 'every truncation is refused')
+  t.equal(decodeRecord(whole, whole.length), null, 'an offset at the end')
+  const badCas = Buffer.from(whole)
+  badCas.writeDoubleLE(0, 16)
+  t.equal(decodeRecord(badCas, 0), null, 'CAS 0')
+  badCas.writeDoubleLE(Number.NaN, 16)
+  t.equal(decodeRecord(badCas, 0), null, 'CAS NaN')
+  const badExpiry = Buffer.from(whole)
+  badExpiry.writeDoubleLE(-1, 8)
+  t.equal(decodeRecord(badExpiry, 0), null, 'a negative expiry')
 })

@@ -75,12 +75,14 @@ export class AntiEntropy {
     }
     for (let shard = 0; shard < engine.shardCount; shard++) {
       let cursor = 0
-      do {
+      for (let first = true; first || cursor !== 0; first = false) {
         const next = engine.visitShard(shard, cursor, VISIT_BUCKETS, visit)
-        if (next !== -1) cursor = next
+        // -1: the lock timed out, nothing was visited: the same slice again.
+        if (next === -1) first = true
+        else cursor = next
         // Yield between slices: requests run in between.
         await new Promise((resolve) => setImmediate(resolve))
-      } while (cursor !== 0)
+      }
     }
     this.#digests = { items, sums, atMs: Date.now() }
     return this.#digests

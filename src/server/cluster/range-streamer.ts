@@ -88,17 +88,22 @@ export class RangeStreamer {
     let dropped = 0
     for (let shard = 0; shard < engine.shardCount && !this.#closed; shard++) {
       let cursor = 0
-      do {
+      for (let first = true; (first || cursor !== 0) && !this.#closed; first = false) {
         const doomed: Array<{ tenantId: number, key: Buffer, cas: number }> = []
         const next = engine.visitShard(shard, cursor, SLICE_BUCKETS, (tenantId, bytes, keyOffset, keyLength, cas) => {
           const key = bytes.subarray(keyOffset, keyOffset + keyLength)
           if (!held(partitionOf(ringPosition(tenantId, key)))) doomed.push({ tenantId, key: Buffer.from(key), cas })
         })
-        if (next === -1) { await sleep(1); continue }
+        if (next === -1) {
+          // Lock timeout: the same slice again, a little later.
+          first = true
+          await sleep(1)
+          continue
+        }
         for (const d of doomed) if (engine.applyTombstone(d.tenantId, d.key, d.cas, true) === StoreStatus.OK) dropped++
         cursor = next
         await new Promise((resolve) => setImmediate(resolve))
-      } while (cursor !== 0 && !this.#closed)
+      }
     }
     return dropped
   }
@@ -137,10 +142,15 @@ export class RangeStreamer {
       for (let shard = 0; shard < shardCount && !this.#closed; shard++) {
         const bucketCount = engine.shards.store(shard).memory.layout.bucketCount
         let cursor = 0
-        do {
+        for (let first = true; (first || cursor !== 0) && !this.#closed; first = false) {
           const out = new ExportBuffer(SLICE_BYTES + 64 * 1024)
           const next = engine.exportShard(shard, cursor, SLICE_BUCKETS, SLICE_BYTES, out, filter)
-          if (next === -1) { await sleep(1); continue }
+          if (next === -1) {
+            // Lock timeout: the same slice again, a little later.
+            first = true
+            await sleep(1)
+            continue
+          }
           const bytes = out.take()
           const batches = new Map<string, { records: Buffer[], recordBytes: number }>()
           for (let at = 0; at < bytes.length;) {
@@ -170,7 +180,7 @@ export class RangeStreamer {
           const aheadMs = bytesThisPass / this.#o.rateBytesPerSec * 1000 - (Date.now() - startedMs)
           if (aheadMs > 1) await sleep(aheadMs)
           else if (batches.size === 0) await new Promise((resolve) => setImmediate(resolve))
-        } while (cursor !== 0 && !this.#closed)
+        }
       }
       // Deletes in the planned ranges, so a target holding an old copy drops it.
       const byTarget = new Map<string, Tombstone[]>()

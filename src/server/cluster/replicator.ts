@@ -167,10 +167,12 @@ export class Replicator {
       const w = writes[i]!
       if (w.deleted) continue
       const start = out.length
-      if (this.#o.engine.exportKey(w.tenantId, w.key, out) === 0) {
-        // Gone since (deleted later in this turn: that delete carries it; or expired/evicted):
-        // nothing to wait for.
-        this.#settle(w, true, w.targets.length)
+      const cas = this.#o.engine.exportKey(w.tenantId, w.key, out)
+      if (cas <= 0) {
+        // 0: gone since (deleted later in this turn: that delete carries it; or expired or
+        // evicted): nothing to wait for. -1: the shard lock timed out: not sent now, and
+        // anti-entropy repairs it.
+        this.#settle(w, cas === 0, w.targets.length)
         continue
       }
       starts[i] = start
