@@ -126,6 +126,7 @@ export class PeerConnection {
   #onFrame: (frame: PeerFrame) => void = () => {}
   #onClose: (reason: string) => void = () => {}
   #started = false
+  #paused = false
 
   readonly #options: PeerConnectionOptions
   readonly #decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES)
@@ -263,9 +264,22 @@ export class PeerConnection {
     await new Promise<void>((resolve) => { this.socket.once('close', () => { resolve() }) })
   }
 
-  /** Pauses/resumes reading (inbound backpressure). */
-  pause (): void { this.socket.pause() }
-  resume (): void { if (!this.#closed) this.socket.resume() }
+  /**
+   * Pauses/resumes reading (inbound backpressure). Paused, no frame is delivered either, even
+   * one already buffered: a chunk holding 1000 requests must not bypass the budget.
+   */
+  pause (): void {
+    this.#paused = true
+    this.socket.pause()
+  }
+
+  resume (): void {
+    if (!this.#paused || this.#closed) return
+    this.#paused = false
+    this.socket.resume()
+    // Not synchronously: resume() runs inside an answer, which may run inside #pump.
+    queueMicrotask(() => { this.#pump() })
+  }
 
   #endSoon (): void {
     // end() lets the written frames reach the remote; the remote closes its side on our FIN.
@@ -304,7 +318,7 @@ export class PeerConnection {
 
   /** Decodes every complete frame; handshake frames first, then `onFrame`. */
   #pump (): void {
-    while (!this.#closed && !this.#closing && (this.#started || !this.#ready)) {
+    while (!this.#closed && !this.#closing && !this.#paused && (this.#started || !this.#ready)) {
       const status = this.#decoder.next()
       if (status === DecodeStatus.NEED_MORE) return
       if (status === DecodeStatus.ERROR) {
