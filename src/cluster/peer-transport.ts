@@ -18,7 +18,7 @@ import type { Clock } from '../util/clock.js'
 import type { Logger } from '../util/log.js'
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameKind, encodeErrorPayload, type PeerFrame } from './peer-frame.js'
 import { PeerConnection } from './peer-handshake.js'
-import { PeerLink, type PeerLinkOptions } from './peer-link.js'
+import { PeerLink, parsePeerAddress, type PeerLinkOptions } from './peer-link.js'
 
 export { PeerLink, parsePeerAddress } from './peer-link.js'
 
@@ -367,6 +367,7 @@ function validate (options: PeerTransportOptions): void {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new RangeError(`PeerTransportOptions.port must be an integer from 0 to 65535; received ${options.port}`)
   }
+  if (options.advertisedAddress !== undefined) parsePeerAddress(options.advertisedAddress)
   if (typeof options.onRequest !== 'function') throw new TypeError('PeerTransportOptions.onRequest must be a function')
   if (typeof options.onMessage !== 'function') throw new TypeError('PeerTransportOptions.onMessage must be a function')
   const positive = ['maxFrameBytes', 'maxQueueBytes', 'connectTimeoutMs', 'handshakeTimeoutMs', 'requestTimeoutMs', 'backoffInitialMs', 'backoffMaxMs'] as const
