@@ -456,3 +456,46 @@ t.test('close - answers the inbound requests in hand, says GOODBYE, rejects its 
   const after = process.getActiveResourcesInfo().filter((name) => name !== 'Timeout').length
   t.equal(after, before, 'no socket or server handle is left')
 })
+
+t.test('options - each bad option is refused naming it', async (t) => {
+  const base: PeerTransportOptions = { nodeId: 'n', host: '127.0.0.1', port: 0, secret: 's', onRequest: () => Buffer.alloc(0), onMessage: () => {} }
+  const cases: Array<[Partial<PeerTransportOptions>, RegExp]> = [
+    [{ nodeId: '' }, /PeerTransportOptions\.nodeId must be a non-empty string; received ""/],
+    [{ secret: '' }, /PeerTransportOptions\.secret must be a non-empty string/],
+    [{ host: 5 as unknown as string }, /PeerTransportOptions\.host must be/],
+    [{ port: 70000 }, /PeerTransportOptions\.port must be an integer from 0 to 65535; received 70000/],
+    [{ advertisedAddress: 'no-port' }, /peer address must be "host:port".*received "no-port"/],
+    [{ onRequest: undefined as unknown as PeerTransportOptions['onRequest'] }, /onRequest must be a function/],
+    [{ onMessage: undefined as unknown as PeerTransportOptions['onMessage'] }, /onMessage must be a function/],
+    [{ maxFrameBytes: 8 }, /maxFrameBytes must be at least 12; received 8/],
+    [{ maxQueueBytes: 0 }, /maxQueueBytes must be a positive integer; received 0/],
+    [{ connectTimeoutMs: -1 }, /connectTimeoutMs must be a positive integer/],
+    [{ handshakeTimeoutMs: 1.5 }, /handshakeTimeoutMs must be a positive integer/],
+    [{ requestTimeoutMs: Number.NaN }, /requestTimeoutMs must be a positive integer/],
+    [{ backoffInitialMs: 0 }, /backoffInitialMs must be a positive integer/],
+    [{ backoffMaxMs: -5 }, /backoffMaxMs must be a positive integer/]
+  ]
+  for (const [override, message] of cases) await t.rejects(PeerTransport.listen({ ...base, ...override }), { message }, Object.keys(override)[0])
+})
+
+t.test('link - misuse is refused: bad addresses, message types and timeouts', async (t) => {
+  const a = await startNode(t, 'node-a')
+  for (const address of ['localhost', 'host:0', 'host:99999', '::1:7946', '']) {
+    t.throws(() => a.transport.link(address), { name: 'RangeError' }, JSON.stringify(address))
+  }
+  t.equal(a.transport.link('[::1]:7946').address, '[::1]:7946', 'bracketed IPv6')
+  const link = a.transport.link(a.transport.address)
+  await t.rejects(link.request(256, Buffer.alloc(0)), { name: 'RangeError', message: /type must be an integer from 0 to 255; received 256/ })
+  await t.rejects(link.request(1, Buffer.alloc(0), 0), { name: 'RangeError', message: /timeoutMs must be a positive number/ })
+  t.throws(() => link.send(-1, Buffer.alloc(0)), { name: 'RangeError' })
+  t.equal((await link.request(1, Buffer.from('me'))).toString(), 're:me', 'a node may dial itself')
+  t.same(a.requests.map((r) => r.from), ['node-a'])
+})
+
+t.test('listen - advertises loopback for a wildcard bind host, or the given address', async (t) => {
+  const wildcard = await startNode(t, 'w', { host: '0.0.0.0' })
+  t.equal(wildcard.transport.address, `127.0.0.1:${wildcard.transport.port}`)
+  const given = await startNode(t, 'g', { advertisedAddress: 'node-g.example:7946' })
+  t.equal(given.transport.address, 'node-g.example:7946')
+  await t.rejects(PeerTransport.listen({ nodeId: 'x', host: '127.0.0.1', port: given.transport.port, secret: 's', onRequest: () => Buffer.alloc(0), onMessage: () => {} }), { code: 'EADDRINUSE' })
+})
