@@ -499,3 +499,20 @@ t.test('listen - advertises loopback for a wildcard bind host, or the given addr
   t.equal(given.transport.address, 'node-g.example:7946')
   await t.rejects(PeerTransport.listen({ nodeId: 'x', host: '127.0.0.1', port: given.transport.port, secret: 's', onRequest: () => Buffer.alloc(0), onMessage: () => {} }), { code: 'EADDRINUSE' })
 })
+
+t.test('frames - a 4 MiB request crosses many chunks intact; one over the receiver\'s limit closes the connection', async (t) => {
+  const b = await startNode(t, 'node-b', { maxFrameBytes: 8 * 1024 * 1024, handler: (_from, _type, payload) => Buffer.from(payload.subarray(payload.length - 16)) })
+  const a = await startNode(t, 'node-a', { backoffInitialMs: 5, backoffMaxMs: 10, maxFrameBytes: 16 * 1024 * 1024, maxQueueBytes: 32 * 1024 * 1024 })
+  const link = a.transport.link(b.transport.address)
+  const big = randomBytes(4 * 1024 * 1024)
+  t.same(await link.request(1, [big.subarray(0, 1000), big.subarray(1000)]), big.subarray(big.length - 16))
+  t.same(b.requests[0]!.payload, big, 'the payload arrives byte for byte')
+  // node-b accepts frames up to 8 MiB; node-a's own limit (16 MiB) lets a 9 MiB one out.
+  const tooBig = await rejection(link.request(1, Buffer.alloc(9 * 1024 * 1024)))
+  t.match(tooBig, { code: 'PEER_UNAVAILABLE' }, 'framing is lost: the connection closes and its requests fail')
+  await b.until(() => b.logs.some((line) => line.msg === 'peer protocol error; closing the connection'))
+  t.equal(b.requests.length, 1, 'the oversized request never reached onRequest')
+  await a.until(() => a.ups.length === 2)
+  t.equal((await link.request(1, Buffer.alloc(16, 7))).length, 16, 'the link reconnects')
+  t.match(await rejection(link.request(1, Buffer.alloc(16 * 1024 * 1024))), { code: 'REQUEST_TOO_LARGE', message: /16777228 bytes is over the 16777216-byte frame limit/ }, 'a frame over the sender\'s own limit is refused before sending')
+})
