@@ -110,9 +110,9 @@ export interface PeerConnectionOptions {
 }
 
 /**
- * A framed peer socket. Usage: construct on a connected socket, `await handshake()` (rejects with
- * SlabcacheError PEER_AUTH_FAILED, PEER_PROTOCOL or PEER_UNAVAILABLE), then set `onFrame` and
- * `onClose`; `write()` frames.
+ * A framed peer socket. Usage: construct on a connected socket and call `handshake()` at once
+ * (rejects with SlabcacheError PEER_AUTH_FAILED, PEER_PROTOCOL or PEER_UNAVAILABLE); once it
+ * resolves, `start(onFrame, onClose)` and `write()` frames.
  */
 export class PeerConnection {
   readonly socket: Socket
@@ -126,6 +126,7 @@ export class PeerConnection {
   #onFrame: (frame: PeerFrame) => void = () => {}
   #onClose: (reason: string) => void = () => {}
   #started = false
+  #paused = false
 
   readonly #options: PeerConnectionOptions
   readonly #decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES)
@@ -143,12 +144,19 @@ export class PeerConnection {
   #flushScheduled = false
   #settle: ((error: SlabcacheError | null) => void) | null = null
   #handshakeTimer: NodeJS.Timeout | null = null
+  /** Read once: a destroyed socket no longer knows its remote address. */
+  readonly #endpoint: string
 
   constructor (socket: Socket, options: PeerConnectionOptions) {
     this.socket = socket
     this.role = options.role
     this.#options = options
+    this.#endpoint = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
+    // Frames are batched per turn already; Nagle would only add latency to the batch.
     socket.setNoDelay(true)
+    // A peer that vanished without a FIN (power loss, partition) is noticed by the kernel too,
+    // not only by request timeouts and heartbeats.
+    socket.setKeepAlive(true, 1000)
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('error', (error) => { this.#closeReason = `socket error: ${error.message}` })
     socket.on('close', () => { this.#onSocketClose() })
@@ -161,7 +169,7 @@ export class PeerConnection {
   /** Bytes queued in this turn's batch plus bytes the socket has not handed to the kernel. */
   get unsentBytes (): number { return this.#batchBytes + (this.#closed ? 0 : this.socket.writableLength) }
   /** "ip:port" of the socket's other end, for logs. */
-  get remoteEndpoint (): string { return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}` }
+  get remoteEndpoint (): string { return this.#endpoint }
 
   /**
    * Sends HELLO and runs the handshake. Resolves when this side verified the remote's AUTH (and,
@@ -263,9 +271,22 @@ export class PeerConnection {
     await new Promise<void>((resolve) => { this.socket.once('close', () => { resolve() }) })
   }
 
-  /** Pauses/resumes reading (inbound backpressure). */
-  pause (): void { this.socket.pause() }
-  resume (): void { if (!this.#closed) this.socket.resume() }
+  /**
+   * Pauses/resumes reading (inbound backpressure). Paused, no frame is delivered either, even
+   * one already buffered: a chunk holding 1000 requests must not bypass the budget.
+   */
+  pause (): void {
+    this.#paused = true
+    this.socket.pause()
+  }
+
+  resume (): void {
+    if (!this.#paused || this.#closed) return
+    this.#paused = false
+    this.socket.resume()
+    // Not synchronously: resume() runs inside an answer, which may run inside #pump.
+    queueMicrotask(() => { this.#pump() })
+  }
 
   #endSoon (): void {
     // end() lets the written frames reach the remote; the remote closes its side on our FIN.
@@ -304,7 +325,7 @@ export class PeerConnection {
 
   /** Decodes every complete frame; handshake frames first, then `onFrame`. */
   #pump (): void {
-    while (!this.#closed && !this.#closing && (this.#started || !this.#ready)) {
+    while (!this.#closed && !this.#closing && !this.#paused && (this.#started || !this.#ready)) {
       const status = this.#decoder.next()
       if (status === DecodeStatus.NEED_MORE) return
       if (status === DecodeStatus.ERROR) {

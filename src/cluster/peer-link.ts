@@ -344,7 +344,10 @@ export class PeerLink {
     this.#options.onLinkDown?.(this.address, this.#remoteNodeId, reason)
   }
 
-  /** Full-jitter-free "equal jitter": the delay is uniform in [d/2, d], d doubling to backoffMaxMs. */
+  /**
+   * "Equal jitter": the delay is uniform in [d/2, d], d doubling from backoffInitialMs up to
+   * backoffMaxMs, so peers that lost the same node do not redial it in lockstep.
+   */
   #scheduleReconnect (): void {
     this.#state = 'backoff'
     const options = this.#options

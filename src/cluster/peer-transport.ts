@@ -18,7 +18,7 @@ import type { Clock } from '../util/clock.js'
 import type { Logger } from '../util/log.js'
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameKind, encodeErrorPayload, type PeerFrame } from './peer-frame.js'
 import { PeerConnection } from './peer-handshake.js'
-import { PeerLink, type PeerLinkOptions } from './peer-link.js'
+import { PeerLink, parsePeerAddress, type PeerLinkOptions } from './peer-link.js'
 
 export { PeerLink, parsePeerAddress } from './peer-link.js'
 
@@ -79,7 +79,9 @@ interface Inbound {
   unansweredBytes: number
   unansweredCount: number
   paused: boolean
-  /** close() is waiting for the unanswered requests to be answered. */
+  /** close() runs: new requests are refused (PEER_UNAVAILABLE), messages dropped. */
+  draining: boolean
+  /** close() is waiting for the unanswered requests to be answered (or the socket to go). */
   onIdle: (() => void) | null
 }
 
@@ -190,9 +192,10 @@ export class PeerTransport {
   }
 
   async #drainInbound (inbound: Inbound): Promise<void> {
-    if (inbound.unansweredCount > 0) {
-      // Stop reading: no new requests; answer the ones in hand.
-      inbound.conn.pause()
+    // Keep reading (a GOODBYE or FIN from the remote must end the wait), but refuse new
+    // requests; answer the ones in hand.
+    inbound.draining = true
+    if (inbound.unansweredCount > 0 && !inbound.conn.closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#linkOptions.requestTimeoutMs)
         timer.unref()
@@ -225,10 +228,16 @@ export class PeerTransport {
         conn.goodbye('transport closed')
         return
       }
-      const inbound: Inbound = { conn, from: conn.remoteNodeId!, unansweredBytes: 0, unansweredCount: 0, paused: false, onIdle: null }
+      const inbound: Inbound = { conn, from: conn.remoteNodeId!, unansweredBytes: 0, unansweredCount: 0, paused: false, draining: false, onIdle: null }
       this.#inbound.add(inbound)
       conn.onDrain = () => { this.#maybeResume(inbound) }
-      conn.start((frame) => { this.#onInboundFrame(inbound, frame) }, () => { this.#inbound.delete(inbound) })
+      conn.start((frame) => { this.#onInboundFrame(inbound, frame) }, () => {
+        this.#inbound.delete(inbound)
+        // Answers to a closed socket go nowhere: close() need not wait for them.
+        const onIdle = inbound.onIdle
+        inbound.onIdle = null
+        onIdle?.()
+      })
     }, (error: unknown) => {
       // Refusals are logged where they are detected (peer-handshake.ts).
       options.logger?.debug({ remote: conn.remoteEndpoint, reason: error instanceof Error ? error.message : String(error) }, 'inbound peer handshake failed')
@@ -238,9 +247,14 @@ export class PeerTransport {
   #onInboundFrame (inbound: Inbound, frame: PeerFrame): void {
     switch (frame.kind) {
       case FrameKind.REQUEST:
+        if (inbound.draining) {
+          inbound.conn.write(FrameKind.ERROR, frame.type, frame.id, encodeErrorPayload('PEER_UNAVAILABLE', `node ${this.#options.nodeId} is closing its peer transport`))
+          return
+        }
         this.#serve(inbound, frame)
         return
       case FrameKind.MESSAGE:
+        if (inbound.draining) return
         try {
           this.#options.onMessage(inbound.from, frame.type, frame.payload)
         } catch (error) {
@@ -326,7 +340,7 @@ export class PeerTransport {
   }
 
   #maybeResume (inbound: Inbound): void {
-    if (inbound.paused && inbound.onIdle === null && this.#closing === null &&
+    if (inbound.paused &&
       inbound.unansweredBytes + inbound.conn.unsentBytes <= this.#linkOptions.maxQueueBytes) {
       inbound.paused = false
       inbound.conn.resume()
@@ -353,6 +367,7 @@ function validate (options: PeerTransportOptions): void {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new RangeError(`PeerTransportOptions.port must be an integer from 0 to 65535; received ${options.port}`)
   }
+  if (options.advertisedAddress !== undefined) parsePeerAddress(options.advertisedAddress)
   if (typeof options.onRequest !== 'function') throw new TypeError('PeerTransportOptions.onRequest must be a function')
   if (typeof options.onMessage !== 'function') throw new TypeError('PeerTransportOptions.onMessage must be a function')
   const positive = ['maxFrameBytes', 'maxQueueBytes', 'connectTimeoutMs', 'handshakeTimeoutMs', 'requestTimeoutMs', 'backoffInitialMs', 'backoffMaxMs'] as const
