@@ -159,7 +159,8 @@ t.test('counters and rate limits run on the owner whichever node is asked', asyn
   t.equal((await call(`${urls[2]}/v1/ratelimit/${limiter}`, 'POST', limit)).body.remaining, 0, 'the same limiter through node 2')
   const denied = await call(`${urls[0]}/v1/ratelimit/${limiter}`, 'POST', limit)
   assertError(t, denied, 429, 'RATE_LIMITED', 'the third action, through the owner')
-  t.equal(denied.headers.get('retry-after'), '30')
+  // 30 s after the first action; 29 if a loaded machine let a second pass since.
+  t.ok(['29', '30'].includes(denied.headers.get('retry-after')!), 'Retry-After from the owner\'s limiter')
   t.ok(held(cluster, 0, limiter) !== null, "the limiter's state is on the owner")
   t.equal(held(cluster, 1, limiter), null)
 })

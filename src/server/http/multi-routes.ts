@@ -135,34 +135,40 @@ function mgetItem (key: Buffer, result: Result): MgetItem {
 
 /**
  * mget split by owner: local keys are read inline now (their values copied into the reply
- * items), the others forwarded all at once; the reply keeps request order. The first error in
- * request order (a local one, or a forward's) is the answer.
+ * items), the others forwarded all at once; the reply keeps request order. The first failure
+ * in request order (a local error, a forwarded one, or a forward's rejection) is the answer;
+ * every forward is awaited first, so none is left unobserved.
  */
 function mgetClustered (cluster: ClusterDispatch, exchange: Exchange, keys: Buffer[], requested: ConsistencyMode | null): void {
   const tenantId = exchange.principal.tenantId
   const consistency = cluster.consistency(tenantId, requested)
   const items: Array<MgetItem | null> = new Array(keys.length).fill(null)
+  const failures: Array<SlabcacheError | undefined> = []
   const remote: Array<Promise<void>> = []
-  let failure: Result | null = null
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
     const owner = cluster.ownerOf(tenantId, key)
     if (owner === null) {
       const result = cluster.engine.execute(getCommand(tenantId, key)) as Result
-      if (result.error !== null) { sendError(exchange.res, result.error, result.errorMessage); return }
-      items[i] = mgetItem(key, result)
+      if (result.error !== null) failures[i] = new SlabcacheError(result.error, result.errorMessage === '' ? undefined : result.errorMessage)
+      else items[i] = mgetItem(key, result)
       continue
     }
-    remote.push(cluster.router.forwardCommand(owner, getCommand(tenantId, key), consistency).then((result) => {
-      if (result.error !== null) { failure ??= result; return }
-      items[i] = mgetItem(key, result)
-    }))
+    remote.push(cluster.router.forwardCommand(owner, getCommand(tenantId, key), consistency).then(
+      (result) => {
+        if (result.error !== null) failures[i] = new SlabcacheError(result.error, result.errorMessage === '' ? undefined : result.errorMessage)
+        else items[i] = mgetItem(key, result)
+      },
+      (error: unknown) => { failures[i] = error instanceof SlabcacheError ? error : new SlabcacheError('INTERNAL', String(error)) }
+    ))
   }
-  if (remote.length === 0) { sendJson(exchange.res, 200, { items }); return }
-  exchange.settle(Promise.all(remote), () => {
-    if (failure !== null) sendError(exchange.res, failure.error!, failure.errorMessage)
+  const answer = (): void => {
+    const failure = failures.find((entry) => entry !== undefined)
+    if (failure !== undefined) sendError(exchange.res, failure.code, failure.message)
     else sendJson(exchange.res, 200, { items })
-  })
+  }
+  if (remote.length === 0) answer()
+  else exchange.settle(Promise.all(remote), answer)
 }
 
 /**
