@@ -11,12 +11,18 @@
  * `res` after an abort (`http/exchange.ts`). Bodies are bounded before they are buffered: a
  * Content-Length over the limit is refused at once, and a streamed body is refused the moment
  * it crosses the limit (`http/body.ts`).
+ * Cluster mode (`options.router`): keyed routes run on the key's owner (`http/cluster-dispatch.ts`),
+ * batches split by owner, tag invalidation fans out; without a router the routes are registered
+ * exactly as single-node ones (no cluster code on their paths).
  */
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import type { ClusterRouter } from '../cluster/cluster-types.js'
 import type { Engine } from '../engine.js'
 import { registerAdminRoutes } from './http/admin-routes.js'
 import { OPEN_AUTHENTICATOR } from './http/auth.js'
 import { registerCacheRoutes } from './http/cache-routes.js'
+import { ClusterDispatch } from './http/cluster-dispatch.js'
+import { registerClusterRoutes } from './http/cluster-routes.js'
 import { registerCounterRoutes } from './http/counter-routes.js'
 import { registerKeysRoutes } from './http/keys-routes.js'
 import { registerMultiRoutes } from './http/multi-routes.js'
@@ -48,6 +54,14 @@ export interface HttpServerOptions {
   stream?: StreamDeps
   /** Snapshots and restore under /v1/snapshots; without it those paths are 404. */
   snapshots?: SnapshotManager
+  /**
+   * Cluster mode: keyed requests for keys owned elsewhere are forwarded to their owner, local
+   * writes wait for replication (X-Slabcache-Consistency), and `GET /v1/cluster` reports
+   * `router.status()`. Absent or null: single node (those routes answer NOT_CLUSTERED).
+   */
+  router?: ClusterRouter | null
+  /** `POST /v1/cluster/leave`: hands this node's data off and leaves; absent: NOT_CLUSTERED. */
+  clusterLeave?: () => Promise<void>
 }
 
 export class HttpServer {
@@ -65,13 +79,17 @@ export class HttpServer {
     if (options.metrics !== undefined) timeHttpRoutes(app, options.metrics)
     const tenants = options.tenants
     const router = new Router(app, tenants !== undefined ? registryAuthenticator(tenants) : OPEN_AUTHENTICATOR)
-    registerCacheRoutes(router, engine)
-    registerMultiRoutes(router, engine)
+    const clusterRouter = options.router ?? null
+    const cluster = clusterRouter === null ? null : new ClusterDispatch(engine, clusterRouter)
+    registerCacheRoutes(router, engine, cluster)
+    registerMultiRoutes(router, engine, cluster)
+    // Key listing stays local in a cluster: each node lists the keys it holds (README).
     registerKeysRoutes(router, engine)
-    registerTagRoutes(router, engine)
-    registerCounterRoutes(router, engine)
-    registerRateLimitRoutes(router, engine)
+    registerTagRoutes(router, engine, cluster)
+    registerCounterRoutes(router, engine, cluster)
+    registerRateLimitRoutes(router, engine, cluster)
     registerAdminRoutes(router, engine)
+    registerClusterRoutes(router, clusterRouter, options.clusterLeave ?? null, engine.config.limits.maxRequestBytes)
     if (tenants !== undefined) registerTenantRoutes(router, engine, tenants)
     if (options.snapshots !== undefined) registerSnapshotRoutes(router, options.snapshots, tenants)
     // Routes of other front ends (/metrics, /v1/stream), before the fallback.

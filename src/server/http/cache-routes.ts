@@ -3,7 +3,10 @@
  * tags from the query or `X-Slabcache-*` headers, ETag = CAS with If-None-Match (304) and
  * If-Match (412), and POST with the JSON envelope `{value, encoding?, ttl?, tags?, contentType?}`.
  * GET `?envelope=1` answers the envelope `{key, value, encoding?, ttl, tags, contentType, cas}`.
- * Thread: main. Every reply is synchronous (inline engine commands), so pipelining holds.
+ * Thread: main. Single-node, every reply is synchronous (inline engine commands), so pipelining
+ * holds. In a cluster (`cluster` non-null, cluster-dispatch.ts) a key owned by another node is
+ * forwarded and answered from the owner's Result exactly as a local one (its reply is deferred),
+ * and a local write's reply waits for its replication acknowledgements.
  * Conditional writes are one store operation (CAS / ADD / REPLACE mode); a multi-tag If-Match
  * and conditional DELETE read the CAS first, which is atomic because every front end runs
  * commands on this one thread.
@@ -14,11 +17,13 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Command, Result } from '../../command/command.js'
+import type { ConsistencyMode } from '../../cluster/cluster-types.js'
 import { SetMode, StoreStatus } from '../../core/store-status.js'
 import type { Engine } from '../../engine.js'
 import { etagMatches, parseEtags, type EtagList } from './conditions.js'
 import type { Principal } from './auth.js'
-import type { Exchange } from './exchange.js'
+import { INVALID_CONSISTENCY, parseConsistency, type ClusterDispatch } from './cluster-dispatch.js'
+import { Exchange } from './exchange.js'
 import { getCommand, setCommand, storedContentType, tagsOf, type WriteSpec } from './item-commands.js'
 import {
   answerParamErrors, jsonObject, keyIntoScratch, keyParameter, ParamError, tagsFromJson, tagsFromRequest, ttlFromJson, ttlFromRequest,
@@ -34,21 +39,32 @@ import {
 /** Longest stored Content-Type (the slab keeps its length in one byte). */
 export const MAX_CONTENT_TYPE_BYTES = 255
 
-interface ReadParams { key: Buffer, ifNoneMatch: EtagList | null, envelope: boolean }
-interface WriteParams { key: Buffer, ifMatch: EtagList | null, ifNoneMatch: EtagList | null, ttlSeconds: number, tags: Buffer[] | null, contentType: Buffer | null }
-interface DeleteParams { key: Buffer, ifMatch: EtagList | null }
+/** `consistency`: the X-Slabcache-Consistency header (null: absent, or single-node: not read). */
+interface ReadParams { key: Buffer, ifNoneMatch: EtagList | null, envelope: boolean, consistency: ConsistencyMode | null }
+interface WriteParams { key: Buffer, ifMatch: EtagList | null, ifNoneMatch: EtagList | null, ttlSeconds: number, tags: Buffer[] | null, contentType: Buffer | null, consistency: ConsistencyMode | null }
+interface DeleteParams { key: Buffer, ifMatch: EtagList | null, consistency: ConsistencyMode | null }
 
 const ENVELOPE_SHAPE = '{"value": string, "encoding"?: "base64", "ttl"?: seconds, "tags"?: [string], "contentType"?: string}'
 
-export function registerCacheRoutes (router: Router, engine: Engine): void {
+/** The cache routes; `cluster` (null: single node) routes every key to its owner. */
+export function registerCacheRoutes (router: Router, engine: Engine, cluster: ClusterDispatch | null = null): void {
   const limits = engine.config.limits
   const maxKeyBytes = limits.maxKeyBytes
+
+  /** The consistency header in cluster mode (else null, unread); undefined after a 400. */
+  const consistencyOf = (res: HttpResponse, req: HttpRequest): ConsistencyMode | null | undefined => {
+    if (cluster === null) return null
+    const consistency = parseConsistency(res, req)
+    return consistency === INVALID_CONSISTENCY ? undefined : consistency
+  }
 
   const parseRead = (res: HttpResponse, req: HttpRequest): ReadParams | null => {
     const key = keyParameter(res, req, 0, maxKeyBytes)
     if (key === null) return null
     const envelope = req.getQuery('envelope')
-    return { key, ifNoneMatch: parseEtags(req.getHeader(H_IF_NONE_MATCH)), envelope: envelope === '1' || envelope === 'true' }
+    const consistency = consistencyOf(res, req)
+    if (consistency === undefined) return null
+    return { key, ifNoneMatch: parseEtags(req.getHeader(H_IF_NONE_MATCH)), envelope: envelope === '1' || envelope === 'true', consistency }
   }
 
   // Reused by every synchronous read (valid only until the reply is written).
@@ -64,7 +80,18 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     let command: Command = plainGet
     if (envelope) command = getCommand(tenantId, key, true)
     else { plainGet.tenantId = tenantId; plainGet.key = key }
-    const result = engine.execute(command) as Result
+    answerRead(res, tenantId, engine.execute(command) as Result, key, ifNoneMatch, envelope, headOnly, false, null)
+  }
+
+  /**
+   * Answers a read from its get Result. `owned`: the Result is a detached or forwarded one
+   * (its value is exactly valueLength bytes, not the engine's scratch). `ttl`: for an envelope,
+   * the owner's ttl Result; null: the key is local and its ttl is read here.
+   */
+  const answerRead = (
+    res: HttpResponse, tenantId: number, result: Result, key: Buffer, ifNoneMatch: EtagList | null, envelope: boolean, headOnly: boolean,
+    owned: boolean, ttl: Result | null
+  ): void => {
     if (result.error !== null) { sendError(res, result.error, result.errorMessage); return }
     if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
     const cas = result.cas
@@ -83,8 +110,8 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
         ttl: 0 as number | null
       }
       // A second inline command on this thread: nothing can run between the two.
-      const ttl = engine.execute({ op: 'ttl', tenantId, key }) as Result
-      body.ttl = ttl.ttlMs < 0 ? null : Math.ceil(ttl.ttlMs / 1000)
+      const ttlMs = (ttl ?? engine.execute({ op: 'ttl', tenantId, key }) as Result).ttlMs
+      body.ttl = ttlMs < 0 ? null : Math.ceil(ttlMs / 1000)
       const text = JSON.stringify(body)
       res.writeHeader(CONTENT_TYPE, APPLICATION_JSON).writeHeader(ETAG, etags.of(cas))
       if (headOnly) endWithoutBody(res, Buffer.byteLength(text))
@@ -105,6 +132,8 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     const valueLength = result.valueLength
     if (headOnly) { endWithoutBody(res, valueLength); return }
     const value = result.value!
+    // Not kept as the reused view: it would hold a forwarded value alive.
+    if (owned) { res.end(value.subarray(0, valueLength)); return }
     if (value !== lastValue || lastValueView.length !== valueLength) {
       lastValue = value
       lastValueView = value.subarray(0, valueLength)
@@ -125,6 +154,40 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     read(res, principal.tenantId, key, parseEtags(req.getHeader(H_IF_NONE_MATCH)), false, headOnly)
   }
 
+  /**
+   * Cluster `respond`: a key this node serves takes the single-node fast path; one owned
+   * elsewhere is parsed into copies (the scratch key dies with this callback) and forwarded.
+   */
+  const respondReadClustered = (headOnly: boolean, dispatch: ClusterDispatch) => {
+    const local = respondRead(headOnly)
+    return (res: HttpResponse, req: HttpRequest, principal: Principal): void => {
+      const key = keyIntoScratch(req, 0, maxKeyBytes, keyScratch)
+      if (key !== null && dispatch.ownerOf(principal.tenantId, key) === null) {
+        if (parseConsistency(res, req) !== INVALID_CONSISTENCY) local(res, req, principal)
+        return
+      }
+      const params = parseRead(res, req)
+      if (params !== null) runRead(new Exchange(res, principal), params, headOnly)
+    }
+  }
+
+  /** GET / HEAD through `parse` + `run`: here, or on the key's owner in a cluster. */
+  const runRead = (exchange: Exchange, params: ReadParams, headOnly: boolean): void => {
+    const tenantId = exchange.principal.tenantId
+    const key = params.key
+    if (cluster === null || cluster.ownerOf(tenantId, key) === null) {
+      read(exchange.res, tenantId, key, params.ifNoneMatch, params.envelope, headOnly)
+      return
+    }
+    const consistency = cluster.consistency(tenantId, params.consistency)
+    const got = cluster.resultOf(tenantId, key, getCommand(tenantId, key, params.envelope), consistency)
+    // The envelope's ttl is a second command on the owner, sent at once beside the get.
+    const both: Promise<[Result, Result | null]> = params.envelope
+      ? Promise.all([got, cluster.resultOf(tenantId, key, { op: 'ttl', tenantId, key }, consistency)])
+      : got.then((result) => [result, null])
+    exchange.settle(both, ([result, ttl]) => answerRead(exchange.res, tenantId, result, key, params.ifNoneMatch, params.envelope, headOnly, true, ttl))
+  }
+
   /** Reused by every write (setCommand reads it before returning). */
   const writeSpec: { -readonly [F in keyof WriteSpec]: WriteSpec[F] } = { ttlSeconds: 0, tags: null, contentType: null, mode: SetMode.SET, casExpected: 0 }
 
@@ -142,6 +205,9 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
       } else if (params.ifMatch.cas.length === 1) {
         mode = SetMode.CAS
         casExpected = params.ifMatch.cas[0]!
+      } else if (cluster !== null && cluster.ownerOf(tenantId, key) !== null) {
+        writeAfterRemoteCas(exchange, cluster, key, value, params)
+        return
       } else {
         const current = currentCas(engine, tenantId, key)
         if (current === null || !etagMatches(params.ifMatch, current)) { sendError(res, 'PRECONDITION_FAILED'); return }
@@ -155,12 +221,37 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     spec.contentType = params.contentType
     spec.mode = mode
     spec.casExpected = casExpected
-    const result = engine.execute(setCommand(tenantId, key, value, spec)) as Result
+    const command = setCommand(tenantId, key, value, spec)
+    if (cluster === null) { answerWrite(res, engine.execute(command) as Result, params.ifNoneMatch !== null); return }
+    cluster.run(exchange, tenantId, key, command, params.consistency, (result) => answerWrite(exchange.res, result, params.ifNoneMatch !== null))
+  }
+
+  /**
+   * A multi-tag If-Match on a key owned elsewhere: the owner's CAS is read first, then the write
+   * is a CAS on it there, so a change in between still fails the write (412), as locally.
+   */
+  const writeAfterRemoteCas = (exchange: Exchange, dispatch: ClusterDispatch, key: Buffer, value: Uint8Array, params: Omit<WriteParams, 'key'>): void => {
+    const tenantId = exchange.principal.tenantId
+    const consistency = dispatch.consistency(tenantId, params.consistency)
+    const written = dispatch.resultOf(tenantId, key, getCommand(tenantId, key), consistency).then(async (current) => {
+      if (current.error !== null || current.status !== StoreStatus.OK || !etagMatches(params.ifMatch!, current.cas)) return null
+      // A fresh spec: the shared writeSpec belongs to whichever request runs now.
+      const spec: WriteSpec = { ttlSeconds: params.ttlSeconds, tags: params.tags, contentType: params.contentType, mode: SetMode.CAS, casExpected: current.cas }
+      return await dispatch.resultOf(tenantId, key, setCommand(tenantId, key, value, spec), consistency)
+    })
+    exchange.settle(written, (result) => {
+      if (result === null) sendError(exchange.res, 'PRECONDITION_FAILED')
+      else answerWrite(exchange.res, result, false)
+    })
+  }
+
+  /** 204 + ETag, or the write's error; a failed condition is 412. */
+  const answerWrite = (res: HttpResponse, result: Result, createOnly: boolean): void => {
     if (result.error !== null) { sendError(res, result.error, result.errorMessage); return }
     if (result.status !== StoreStatus.OK) {
       // NOT_STORED (ADD on a present key, REPLACE on an absent one), EXISTS (CAS mismatch),
       // NOT_FOUND (CAS on an absent key): the precondition did not hold.
-      sendError(res, 'PRECONDITION_FAILED', params.ifNoneMatch !== null ? 'the key exists (If-None-Match: *)' : 'the item does not match If-Match')
+      sendError(res, 'PRECONDITION_FAILED', createOnly ? 'the key exists (If-None-Match: *)' : 'the item does not match If-Match')
       return
     }
     res.writeStatus(STATUS_204).writeHeader(ETAG, etags.of(result.cas))
@@ -187,6 +278,8 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
     }
     const conditions = writeConditions(res, req)
     if (conditions === null) return null
+    const consistency = consistencyOf(res, req)
+    if (consistency === undefined) return null
     const typeHeader = req.getHeader(H_CONTENT_TYPE)
     let contentType: Buffer | null = null
     if (typeHeader !== '') {
@@ -203,26 +296,27 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
       sendError(res, 'BAD_REQUEST', `Content-Type is ${contentType.length} bytes; the limit is ${MAX_CONTENT_TYPE_BYTES}`)
       return null
     }
-    return { key, ttlSeconds, tags, contentType, ifMatch: conditions.ifMatch, ifNoneMatch: conditions.ifNoneMatch }
+    return { key, ttlSeconds, tags, contentType, ifMatch: conditions.ifMatch, ifNoneMatch: conditions.ifNoneMatch, consistency }
   }
 
   router.route('/v1/cache/:key', {
     GET: {
       access: 'tenant',
       parse: parseRead,
-      run: (exchange, params: ReadParams) => read(exchange.res, exchange.principal.tenantId, params.key, params.ifNoneMatch, params.envelope, false),
-      respond: respondRead(false)
+      run: (exchange, params: ReadParams) => runRead(exchange, params, false),
+      respond: cluster === null ? respondRead(false) : respondReadClustered(false, cluster)
     },
     HEAD: {
       access: 'tenant',
       parse: parseRead,
-      run: (exchange, params: ReadParams) => read(exchange.res, exchange.principal.tenantId, params.key, params.ifNoneMatch, params.envelope, true),
-      respond: respondRead(true)
+      run: (exchange, params: ReadParams) => runRead(exchange, params, true),
+      respond: cluster === null ? respondRead(true) : respondReadClustered(true, cluster)
     },
     PUT: {
       access: 'tenant',
-      // write() hands the body to one inline set, which copies it into the slab.
-      body: { limitBytes: limits.maxValueBytes, tooLargeCode: 'VALUE_TOO_LARGE', borrows: true },
+      // write() hands the body to one inline set, which copies it into the slab. In a cluster
+      // it may be forwarded (encoded later): then the body is a copy the command owns.
+      body: { limitBytes: limits.maxValueBytes, tooLargeCode: 'VALUE_TOO_LARGE', borrows: cluster === null },
       parse: parseWrite,
       run: (exchange, params: WriteParams, body) => write(exchange, params.key, body, params)
     },
@@ -233,9 +327,11 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
         const key = keyParameter(res, req, 0, maxKeyBytes)
         if (key === null) return null
         const conditions = writeConditions(res, req)
-        return conditions === null ? null : { key, ...conditions }
+        if (conditions === null) return null
+        const consistency = consistencyOf(res, req)
+        return consistency === undefined ? null : { key, ...conditions, consistency }
       },
-      run: (exchange, params: { key: Buffer, ifMatch: EtagList | null, ifNoneMatch: EtagList | null }, body) => answerParamErrors(exchange.res, () => {
+      run: (exchange, params: { key: Buffer, ifMatch: EtagList | null, ifNoneMatch: EtagList | null, consistency: ConsistencyMode | null }, body) => answerParamErrors(exchange.res, () => {
         const envelope = jsonObject(body, ENVELOPE_SHAPE)
         const value = valueFromJson(envelope['value'], envelope['encoding'])
         const rawType = envelope['contentType']
@@ -246,7 +342,7 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
         }
         if (contentType !== null && !isFieldValue(contentType)) throw new ParamError('BAD_REQUEST', `contentType must be ${FIELD_VALUE_RULE}`)
         write(exchange, params.key, value, {
-          ttlSeconds: ttlFromJson(envelope['ttl']), tags: tagsFromJson(envelope['tags']), contentType, ifMatch: params.ifMatch, ifNoneMatch: params.ifNoneMatch
+          ttlSeconds: ttlFromJson(envelope['ttl']), tags: tagsFromJson(envelope['tags']), contentType, ifMatch: params.ifMatch, ifNoneMatch: params.ifNoneMatch, consistency: params.consistency
         })
       })
     },
@@ -254,24 +350,61 @@ export function registerCacheRoutes (router: Router, engine: Engine): void {
       access: 'tenant',
       parse: (res, req): DeleteParams | null => {
         const key = keyParameter(res, req, 0, maxKeyBytes)
-        return key === null ? null : { key, ifMatch: parseEtags(req.getHeader(H_IF_MATCH)) }
+        if (key === null) return null
+        const consistency = consistencyOf(res, req)
+        return consistency === undefined ? null : { key, ifMatch: parseEtags(req.getHeader(H_IF_MATCH)), consistency }
       },
       run: (exchange, params: DeleteParams) => {
         const res = exchange.res
         const tenantId = exchange.principal.tenantId
+        if (cluster !== null) { deleteClustered(exchange, cluster, params); return }
         if (params.ifMatch !== null) {
           // Read-then-delete is atomic here: commands from every front end run on this thread.
           const current = currentCas(engine, tenantId, params.key)
           if (current === null || !etagMatches(params.ifMatch, current)) { sendError(res, 'PRECONDITION_FAILED', 'the item does not match If-Match'); return }
         }
-        const result = engine.execute({ op: 'delete', tenantId, key: params.key }) as Result
-        if (result.error !== null) { sendError(res, result.error, result.errorMessage); return }
-        if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
-        res.writeStatus(STATUS_204)
-        endWithoutBody(res, null)
+        answerDelete(res, engine.execute({ op: 'delete', tenantId, key: params.key }) as Result)
       }
     }
   })
+
+  /**
+   * DELETE in a cluster. A conditional one on a key owned elsewhere reads the owner's CAS, then
+   * deletes: two round trips, so unlike a local one it is not atomic (there is no
+   * compare-and-delete command): a write landing in between is deleted too.
+   */
+  const deleteClustered = (exchange: Exchange, dispatch: ClusterDispatch, params: DeleteParams): void => {
+    const tenantId = exchange.principal.tenantId
+    const key = params.key
+    const command: Command = { op: 'delete', tenantId, key }
+    const ifMatch = params.ifMatch
+    if (dispatch.ownerOf(tenantId, key) === null) {
+      if (ifMatch !== null) {
+        const current = currentCas(engine, tenantId, key)
+        if (current === null || !etagMatches(ifMatch, current)) { sendError(exchange.res, 'PRECONDITION_FAILED', 'the item does not match If-Match'); return }
+      }
+      dispatch.run(exchange, tenantId, key, command, params.consistency, (result) => answerDelete(exchange.res, result))
+      return
+    }
+    const consistency = dispatch.consistency(tenantId, params.consistency)
+    if (ifMatch === null) { exchange.settle(dispatch.resultOf(tenantId, key, command, consistency), (result) => answerDelete(exchange.res, result)); return }
+    const deleted = dispatch.resultOf(tenantId, key, getCommand(tenantId, key), consistency).then(async (current) => {
+      if (current.error !== null || current.status !== StoreStatus.OK || !etagMatches(ifMatch, current.cas)) return null
+      return await dispatch.resultOf(tenantId, key, command, consistency)
+    })
+    exchange.settle(deleted, (result) => {
+      if (result === null) sendError(exchange.res, 'PRECONDITION_FAILED', 'the item does not match If-Match')
+      else answerDelete(exchange.res, result)
+    })
+  }
+}
+
+/** 204, 404 NOT_FOUND, or the delete's error. */
+function answerDelete (res: HttpResponse, result: Result): void {
+  if (result.error !== null) { sendError(res, result.error, result.errorMessage); return }
+  if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
+  res.writeStatus(STATUS_204)
+  endWithoutBody(res, null)
 }
 
 interface WriteConditions { ifMatch: EtagList | null, ifNoneMatch: EtagList | null }

@@ -6,12 +6,15 @@
  * `{allowed: true, limit, remaining, retryAfter: 0, reset}` or 429 RATE_LIMITED with the same numbers beside the error and `Retry-After` (`retryAfter`
  * -1 and no header when the cost exceeds the limit: never allowed); both carry
  * `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`. Times are whole seconds, rounded
- * up. Thread: main (the engine may answer with a Promise; then the reply is deferred).
+ * up. Thread: main (the engine may answer with a Promise; then the reply is deferred; so is the
+ * reply of a key owned by another cluster node, forwarded there, or of a local write waiting for
+ * its replicas).
  */
 import type { Result } from '../../command/command.js'
 import type { Engine } from '../../engine.js'
+import { keyedParams, type ClusterDispatch, type KeyedParams } from './cluster-dispatch.js'
 import { rateLimitCommand, rateLimitOf } from './item-commands.js'
-import { MAX_TTL_SECONDS, answerParamErrors, integerFromJson, jsonObject, keyParameter, ParamError } from './params.js'
+import { MAX_TTL_SECONDS, answerParamErrors, integerFromJson, jsonObject, ParamError } from './params.js'
 import { sendErrorWith, statusLine } from './reply.js'
 import type { Router } from './router.js'
 
@@ -19,14 +22,14 @@ import type { Router } from './router.js'
 export const MAX_RATE_LIMIT = 1_000_000_000
 const SHAPE = '{"limit": integer, "period": seconds, "cost"?: integer}'
 
-export function registerRateLimitRoutes (router: Router, engine: Engine): void {
+export function registerRateLimitRoutes (router: Router, engine: Engine, cluster: ClusterDispatch | null = null): void {
   const limits = engine.config.limits
   router.route('/v1/ratelimit/:key', {
     POST: {
       access: 'tenant',
       body: { limitBytes: limits.maxRequestBytes, tooLargeCode: 'REQUEST_TOO_LARGE' },
-      parse: (res, req) => keyParameter(res, req, 0, limits.maxKeyBytes),
-      run: (exchange, key: Buffer, raw) => answerParamErrors(exchange.res, () => {
+      parse: (res, req) => keyedParams(res, req, limits.maxKeyBytes, cluster),
+      run: (exchange, params: KeyedParams, raw) => answerParamErrors(exchange.res, () => {
         const body = jsonObject(raw, SHAPE)
         const limit = integerFromJson(body['limit'], 'limit', 1, MAX_RATE_LIMIT)
         const period = body['period']
@@ -35,8 +38,10 @@ export function registerRateLimitRoutes (router: Router, engine: Engine): void {
         }
         const cost = body['cost'] === undefined ? 1 : integerFromJson(body['cost'], 'cost', 0, MAX_RATE_LIMIT)
         // The engine follows redis-cell: bursts of `burst + 1`, reported as its limit.
-        const command = rateLimitCommand(exchange.principal.tenantId, key, limit - 1, limit, Math.round(period * 1000), cost)
-        exchange.replyWhenDone(engine.execute(command), (result) => reply(exchange.res, result))
+        const tenantId = exchange.principal.tenantId
+        const command = rateLimitCommand(tenantId, params.key, limit - 1, limit, Math.round(period * 1000), cost)
+        if (cluster === null) exchange.replyWhenDone(engine.execute(command), (result) => reply(exchange.res, result))
+        else cluster.run(exchange, tenantId, params.key, command, params.consistency, (result) => reply(exchange.res, result))
       })
     }
   })

@@ -25,7 +25,9 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   422: '422 Unprocessable Entity',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
+  502: '502 Bad Gateway',
   503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
   507: '507 Insufficient Storage'
 }
 
