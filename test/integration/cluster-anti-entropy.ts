@@ -1,0 +1,81 @@
+/**
+ * Anti-entropy repairs what replication missed: two in-process nodes (real servers, real peer
+ * sockets, R = 2 so both hold every key). Lost replication is injected as a fault: while the
+ * receiving engine's apply methods refuse, writes, overwrites and deletes made through the
+ * owner are acknowledged (async) but never reach the replica; then one repair pass on each side
+ * makes both copies equal, deletes included.
+ */
+import t from 'tap'
+import { startTestServer, type TestServer } from '../fixtures/server.js'
+import { SlabcacheError } from '../../src/errors.js'
+
+const SECRET = 'anti-entropy-test-secret-0123'
+const cluster = (nodeId: string, join: string[]): { cluster: { enabled: true, nodeId: string, peerPort: number, secret: string, join: string[], antiEntropyIntervalMs: number } } => ({
+  cluster: { enabled: true, nodeId, peerPort: 0, secret: SECRET, join, antiEntropyIntervalMs: 0 }
+})
+
+const a = await startTestServer(t, cluster('a', []))
+const b = await startTestServer(t, cluster('b', [`127.0.0.1:${a.peerPort}`]))
+
+function localValue (server: TestServer, key: string): string | null {
+  const result = server.engine.execute({ op: 'get', tenantId: 0, key: Buffer.from(key) })
+  if (result instanceof Promise || result.value === null || result.status !== 0) return null
+  return result.value.subarray(0, result.valueLength).toString()
+}
+
+/** Keys `server` owns (its writes run there and replicate to the other node). */
+function ownedBy (server: TestServer, prefix: string, count: number): string[] {
+  const keys: string[] = []
+  for (let i = 0; keys.length < count; i++) if (server.cluster!.ownerOf(0, Buffer.from(`${prefix}${i}`)) === null) keys.push(`${prefix}${i}`)
+  return keys
+}
+
+/** While `fn` runs, `replica` refuses every replicated record and tombstone (the batches are lost). */
+async function withLostReplication (replica: TestServer, fn: () => Promise<void>): Promise<void> {
+  const engine = replica.engine
+  const { applyRecords, applyTombstone } = engine
+  const lost = (): never => { throw new SlabcacheError('PEER_UNAVAILABLE', 'injected: replication batch lost') }
+  engine.applyRecords = lost
+  engine.applyTombstone = lost
+  try {
+    await fn()
+    // Let the last batches arrive (and be refused) before the apply methods come back.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  } finally {
+    engine.applyRecords = applyRecords
+    engine.applyTombstone = applyTombstone
+  }
+}
+
+async function put (server: TestServer, key: string, value: string, consistency = 'async'): Promise<void> {
+  const response = await fetch(`${server.url}/v1/cache/${key}`, { method: 'PUT', body: value, headers: { 'X-Slabcache-Consistency': consistency } })
+  if (response.status !== 204) throw new Error(`PUT ${key}: ${response.status}`)
+}
+
+t.test('missed writes, overwrites and deletes are repaired in both directions', async (t) => {
+  const onA = ownedBy(a, 'a-', 50)
+  const onB = ownedBy(b, 'b-', 50)
+  for (const key of [...onA, ...onB]) await put(onA.includes(key) ? a : b, key, `v-${key}`, 'all')
+  for (const key of [...onA, ...onB]) t.equal(localValue(a, key) !== null && localValue(b, key) !== null, true, `${key} on both`)
+
+  await withLostReplication(b, async () => {
+    await put(a, onA[0]!, 'newer on a')
+    await put(a, 'fresh-on-a', 'A')
+    const response = await fetch(`${a.url}/v1/cache/${onA[1]!}`, { method: 'DELETE' })
+    t.equal(response.status, 204)
+  })
+  await withLostReplication(a, async () => { await put(b, onB[0]!, 'newer on b') })
+  t.equal(localValue(b, onA[0]!), `v-${onA[0]!}`, 'b missed the overwrite')
+  t.equal(localValue(b, onA[1]!), `v-${onA[1]!}`, 'b missed the delete')
+  t.equal(localValue(a, onB[0]!), `v-${onB[0]!}`, 'a missed b\'s overwrite')
+
+  const repaired = await a.cluster!.repair() + await b.cluster!.repair()
+  t.ok(repaired > 0, `digests found ${repaired} differing partition(s)`)
+  for (const server of [a, b]) {
+    t.equal(localValue(server, onA[0]!), 'newer on a', 'the newer version won')
+    t.equal(localValue(server, onA[1]!), null, 'the delete reached every copy (its tombstone travelled with the repair)')
+    t.equal(localValue(server, onB[0]!), 'newer on b')
+    if (server.cluster!.ownerOf(0, Buffer.from('fresh-on-a')) === null || server === b) t.equal(localValue(server, 'fresh-on-a'), 'A', 'the missed write arrived')
+  }
+  t.equal(await a.cluster!.repair() + await b.cluster!.repair(), 0, 'a second pass finds nothing to repair')
+})
