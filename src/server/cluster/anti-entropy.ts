@@ -2,7 +2,7 @@
  * Anti-entropy: finds ring partitions whose copies differ between this node and another replica
  * and repairs them (DESIGN §9: "an anti-entropy pass (digests per ring range) repairs what
  * async replication missed"). Thread: main.
- * Owns: this node's partition digests (cached briefly) and the periodic pass.
+ * Owns: this node's partition digests and the periodic pass.
  * How: a digest of a partition is the item count and the 32-bit sum of a mix of each live
  * item's ring position and CAS, so two replicas agree on a partition exactly when (barring a
  * 2^-32 collision) they hold the same versions of the same keys. For every other member, the
@@ -19,8 +19,6 @@ import type { Engine } from '../../engine.js'
 import type { Logger } from '../../util/log.js'
 import type { RangeStreamer } from './range-streamer.js'
 
-/** Digests younger than this are reused when several peers ask in one pass. */
-const DIGEST_REUSE_MS = 500
 const VISIT_BUCKETS = 4096
 
 export interface AntiEntropyOptions {
@@ -32,7 +30,7 @@ export interface AntiEntropyOptions {
   readonly logger?: Logger | undefined
 }
 
-interface Digests { readonly items: Uint32Array, readonly sums: Int32Array, readonly atMs: number }
+interface Digests { readonly items: Uint32Array, readonly sums: Int32Array }
 
 function mix (position: number, cas: number): number {
   const low = cas % 4294967296
@@ -46,7 +44,6 @@ function mix (position: number, cas: number): number {
 
 export class AntiEntropy {
   readonly #o: AntiEntropyOptions
-  #digests: Digests | null = null
   #computing: Promise<Digests> | null = null
   passes = 0
   partitionsRepaired = 0
@@ -55,10 +52,12 @@ export class AntiEntropy {
     this.#o = options
   }
 
-  /** This node's digests of every partition (recomputed unless fresh). */
+  /**
+   * This node's digests of every partition, computed now (requests for them that arrive while
+   * a computation runs share it). Never cached beyond that: a digest taken before a repair
+   * would report the repaired partitions as different again.
+   */
   async digests (): Promise<Digests> {
-    const cached = this.#digests
-    if (cached !== null && Date.now() - cached.atMs < DIGEST_REUSE_MS) return cached
     this.#computing ??= this.#compute().finally(() => { this.#computing = null })
     return await this.#computing
   }
@@ -84,8 +83,7 @@ export class AntiEntropy {
         await new Promise((resolve) => setImmediate(resolve))
       }
     }
-    this.#digests = { items, sums, atMs: Date.now() }
-    return this.#digests
+    return { items, sums }
   }
 
   /** DIGEST from a peer: the partitions whose digest differs here. */
