@@ -23,4 +23,16 @@ t.test('a 4th node joins under load: keys move, nothing acknowledged is lost, ow
   for (const member of status.members) t.ok(Math.abs(member.ownership - 0.25) <= 0.05 * 0.25, `${member.id} owns ${member.ownership} (25 % ± 5 %)`)
   const stats = await (await fetch(`${n4.url}/v1/stats`)).json() as { items: number }
   t.ok(stats.items > load.acked.size / 4, `keys moved to the new node (${stats.items} items there)`)
+
+  // The new node leaves gracefully: it hands its ranges off first, then the ring shrinks back.
+  const leave = await fetch(`${n4.url}/v1/cluster/leave`, { method: 'POST' })
+  t.equal(leave.status, 200)
+  t.same(await leave.json(), { left: 'n4' })
+  await waitForView(nodes, (s) => s.members.find((m) => m.id === 'n4')?.state === 'left', 'n4 left everywhere')
+  for (const node of nodes) t.same(await missingThrough(node, load.acked), [], `after n4 left, every acknowledged write is readable through ${node.id}`)
+  t.same(await missingThrough(n4, load.acked), [], 'and through n4, which now forwards everything')
+  for (const member of (await clusterStatus(nodes[0]!)).members) {
+    if (member.id !== 'n4') t.ok(Math.abs(member.ownership - 1 / 3) <= 0.05 / 3, `${member.id} owns ${member.ownership} again`)
+    else t.equal(member.ownership, 0, 'n4 owns nothing')
+  }
 })
