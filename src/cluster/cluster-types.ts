@@ -84,5 +84,7 @@ export interface ClusterStatus {
     readonly itemsSent: number
     readonly bytesSent: number
     readonly passes: number
+    /** Peers whose range stream was interrupted (unreachable) and resumes when they are back. */
+    readonly interrupted: number
   }
 }

@@ -230,7 +230,7 @@ export class ClusterNode implements ClusterRouter {
       replicas: this.#config.replicas,
       vnodesPerNode: VNODES_PER_NODE,
       members,
-      migration: { running: p.running, progress: p.progress, itemsSent: p.itemsSent, bytesSent: p.bytesSent, passes: p.passes + this.#antiEntropy.passes }
+      migration: { running: p.running, progress: p.progress, itemsSent: p.itemsSent, bytesSent: p.bytesSent, passes: p.passes + this.#antiEntropy.passes, interrupted: this.#streamer.unfinished }
     }
   }
 
@@ -321,6 +321,13 @@ export class ClusterNode implements ClusterRouter {
     // alive (a healed network partition, a long stall) learns it and refutes, and comes back.
     if (++this.#ticks % PROBE_EVERY_TICKS === 0) {
       for (const target of this.#membership.probeTargets()) this.#transport.link(target.address).send(MessageType.HEARTBEAT, payload)
+      // Interrupted range streams continue once their target is connected again, with only the
+      // partitions it still holds.
+      if (this.#streamer.unfinished > 0) {
+        this.#streamer.resume(
+          (target) => this.#membership.get(target)?.state === 'up' && this.#link(target).connected,
+          (p, target) => this.#futureRing.replicasOfPartition(p).includes(target))
+      }
     }
   }
 

@@ -13,8 +13,9 @@
  * Invariants:
  * - Passes run one at a time in the order queued; a pass's plan is fixed when it starts.
  * - A batch that fails (target unreachable) is retried with backoff up to RETRIES times; then
- *   that target is skipped for the rest of the pass and the periodic anti-entropy pass repairs
- *   what it missed (so a pass never blocks on a dead node).
+ *   that target is skipped for the rest of the pass (a pass never blocks on a dead node) and
+ *   its remainder is remembered: `resume` continues it from the slice where it stopped once the
+ *   target is reachable again (resumable), and anti-entropy repairs anything still missed.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ExportBuffer } from '../../core/slab-export.js'
@@ -42,6 +43,12 @@ export interface RangeStreamerOptions {
   readonly logger?: Logger | undefined
 }
 
+/** A place in a pass: a shard and a bucket cursor in it. */
+export interface Position { readonly shard: number, readonly cursor: number }
+const START: Position = Object.freeze({ shard: 0, cursor: 0 })
+
+interface Unfinished { readonly partitions: Set<number>, readonly kind: number, readonly why: string, readonly from: Position }
+
 export interface PassResult { readonly items: number, readonly complete: boolean }
 
 export interface StreamProgress {
@@ -57,6 +64,8 @@ export class RangeStreamer {
   #tail: Promise<unknown> = Promise.resolve()
   #closed = false
   #queued = 0
+  /** Targets whose pass was interrupted (unreachable), with what is left for them. */
+  readonly #unfinished = new Map<string, Unfinished>()
   readonly progress: StreamProgress = { running: false, progress: 1, itemsSent: 0, bytesSent: 0, passes: 0 }
 
   constructor (options: RangeStreamerOptions) {
@@ -67,11 +76,29 @@ export class RangeStreamer {
    * Queues a pass; resolves once it has run, with the items it sent and whether every target
    * got everything (`complete`: no target was skipped). `kind`: ReplicateKind.
    */
-  async stream (plan: StreamPlan, kind: number, why: string): Promise<PassResult> {
+  async stream (plan: StreamPlan, kind: number, why: string, start: Position = START): Promise<PassResult> {
     this.#queued++
-    const run = this.#tail.then(async () => await this.#pass(plan, kind, why))
+    const run = this.#tail.then(async () => await this.#pass(plan, kind, why, start))
     this.#tail = run.catch(() => {}).finally(() => { this.#queued-- })
     return await run
+  }
+
+  /** Targets with an interrupted pass waiting to resume. */
+  get unfinished (): number { return this.#unfinished.size }
+
+  /**
+   * Resumes the interrupted passes of the targets `ready` accepts (reachable again), from the
+   * slice where each stopped, keeping only the partitions `wanted` still sends there (the ring
+   * may have changed meanwhile).
+   */
+  resume (ready: (target: string) => boolean, wanted: (partition: number, target: string) => boolean): void {
+    for (const [target, work] of this.#unfinished) {
+      if (!ready(target)) continue
+      this.#unfinished.delete(target)
+      const plan = new Map<number, readonly string[]>()
+      for (const p of work.partitions) if (wanted(p, target)) plan.set(p, [target])
+      this.stream(plan, work.kind, `${work.why} (resumed)`, work.from).catch(() => {})
+    }
   }
 
   get busy (): boolean { return this.#queued > 0 }
@@ -108,7 +135,19 @@ export class RangeStreamer {
     return dropped
   }
 
-  async #pass (plan: StreamPlan, kind: number, why: string): Promise<PassResult> {
+  #remember (target: string, plan: StreamPlan, kind: number, why: string, from: Position): void {
+    const partitions = new Set<number>()
+    for (const [p, targets] of plan) if (targets.includes(target)) partitions.add(p)
+    const earlier = this.#unfinished.get(target)
+    if (earlier !== undefined) {
+      // Two interrupted passes to one target: resume the union from the earlier position.
+      for (const p of earlier.partitions) partitions.add(p)
+      if (earlier.from.shard < from.shard || (earlier.from.shard === from.shard && earlier.from.cursor < from.cursor)) from = earlier.from
+    }
+    this.#unfinished.set(target, { partitions, kind, why, from: { ...from } })
+  }
+
+  async #pass (plan: StreamPlan, kind: number, why: string, start: Position): Promise<PassResult> {
     if (plan.size === 0 || this.#closed) return { items: 0, complete: plan.size === 0 }
     const { engine, logger } = this.#o
     const progress = this.progress
@@ -118,6 +157,8 @@ export class RangeStreamer {
     let bytesThisPass = 0
     let itemsThisPass = 0
     const skipped = new Set<string>()
+    // Where the slice being sent started: an interrupted target resumes from there.
+    const position = { shard: start.shard, cursor: start.cursor }
     const filter = (tenantId: number, bytes: Uint8Array, keyOffset: number, keyLength: number): boolean =>
       plan.has(partitionOf(ringPosition(tenantId, bytes.subarray(keyOffset, keyOffset + keyLength))))
     const sendBatch = async (target: string, records: Buffer[], recordBytes: number, tombstones: Tombstone[]): Promise<void> => {
@@ -130,7 +171,8 @@ export class RangeStreamer {
         } catch (error) {
           if (this.#closed || attempt >= RETRIES) {
             skipped.add(target)
-            logger?.warn({ peer: target, err: error, why }, 'range stream to a peer failed; anti-entropy will repair it')
+            this.#remember(target, plan, kind, why, position)
+            logger?.warn({ peer: target, err: error, why, shard: position.shard, cursor: position.cursor }, 'range stream to a peer interrupted; it resumes from here when the peer is reachable')
             return
           }
           await sleep(100 << attempt)
@@ -139,10 +181,12 @@ export class RangeStreamer {
     }
     try {
       const shardCount = engine.shardCount
-      for (let shard = 0; shard < shardCount && !this.#closed; shard++) {
+      for (let shard = start.shard; shard < shardCount && !this.#closed; shard++) {
         const bucketCount = engine.shards.store(shard).memory.layout.bucketCount
-        let cursor = 0
+        let cursor = shard === start.shard ? start.cursor : 0
         for (let first = true; (first || cursor !== 0) && !this.#closed; first = false) {
+          position.shard = shard
+          position.cursor = cursor
           const out = new ExportBuffer(SLICE_BYTES + 64 * 1024)
           const next = engine.exportShard(shard, cursor, SLICE_BUCKETS, SLICE_BYTES, out, filter)
           if (next === -1) {
@@ -183,6 +227,8 @@ export class RangeStreamer {
         }
       }
       // Deletes in the planned ranges, so a target holding an old copy drops it.
+      position.shard = shardCount
+      position.cursor = 0
       const byTarget = new Map<string, Tombstone[]>()
       const tombstones = this.#o.tombstones.inPartitions(new Set(plan.keys()))
       for (const t of tombstones) {
