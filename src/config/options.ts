@@ -210,11 +210,16 @@ export interface TenantConfig {
   readonly secretHash: string | null
   /** Byte quota (file key `quota`, a size); null keeps what the tenant file has (0 = unlimited). */
   readonly quotaBytes: number | null
+  /**
+   * The tenant's default write consistency (issue 7): a mode, or null for the server's
+   * `--consistency`. Absent keeps what the tenant file has; `null` stated clears it.
+   */
+  readonly consistency?: ConsistencyMode | null
 }
 
 /** `quotaBytes` (the resolved Config's name) is accepted too, so a resolved Config can be fed back (defaultConfig). */
-const TENANT_KEYS = new Set(['name', 'secret', 'secretHash', 'quota', 'quotaBytes'])
-const TENANTS_RULE = 'a JSON array of tenants {"name", "secret" or "secretHash", "quota"}'
+const TENANT_KEYS = new Set(['name', 'secret', 'secretHash', 'quota', 'quotaBytes', 'consistency'])
+const TENANTS_RULE = 'a JSON array of tenants {"name", "secret" or "secretHash", "quota", "consistency"}'
 
 /**
  * `tenants`: an array (file) or its JSON text (flag, env). Each entry names the tenant and may
@@ -232,7 +237,7 @@ const tenantList: ParseFn = (raw, label, ctx) => {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return reject(at, 'an object {"name", "secret" or "secretHash", "quota"}', showValue(entry))
     const fields = entry as Record<string, unknown>
     const unknownKeys = Object.keys(fields).filter((key) => !TENANT_KEYS.has(key))
-    if (unknownKeys.length > 0) reject(at, 'an object with only the keys name, secret, secretHash and quota', `key(s) ${unknownKeys.join(', ')}`)
+    if (unknownKeys.length > 0) reject(at, 'an object with only the keys name, secret, secretHash, quota and consistency', `key(s) ${unknownKeys.join(', ')}`)
     const name = fields['name']
     if (typeof name !== 'string' || !TENANT_NAME_PATTERN.test(name)) reject(`${at} name`, '1 to 64 characters from A-Z a-z 0-9 _ -', showValue(name))
     if (names.has(name)) reject(`${at} name`, 'unique', `a second "${name}"`)
@@ -247,11 +252,17 @@ const tenantList: ParseFn = (raw, label, ctx) => {
     }
     if (fields['quota'] !== undefined && fields['quotaBytes'] !== undefined) reject(of, 'given either quota or quotaBytes, not both', 'both')
     const quota = fields['quota'] ?? fields['quotaBytes']
+    const consistency = fields['consistency']
+    if (consistency !== undefined && consistency !== null && !(CONSISTENCY_MODES as readonly unknown[]).includes(consistency)) {
+      reject(`${of} consistency`, `one of ${CONSISTENCY_MODES.join(', ')} or null (the server's --consistency)`, showValue(consistency))
+    }
     return Object.freeze({
       name,
       secret: hasSecret ? secret(fields['secret'], `${of} secret`, ctx) as string : null,
       secretHash: hasHash ? hash as string : null,
-      quotaBytes: quota === undefined || quota === null ? null : bytes(0, Number.MAX_SAFE_INTEGER)(quota, `${of} quota`, ctx) as number
+      quotaBytes: quota === undefined || quota === null ? null : bytes(0, Number.MAX_SAFE_INTEGER)(quota, `${of} quota`, ctx) as number,
+      // Only when stated: absent keeps the tenant file's value (and keeps entries without it unchanged).
+      ...(consistency !== undefined ? { consistency: consistency as ConsistencyMode | null } : {})
     })
   })
   return Object.freeze(tenants)
@@ -315,7 +326,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   // Tenants and auth (issue 5). Any secret or token here turns authentication on everywhere.
   option({ key: 'auth.adminToken', flag: 'admin-token', valueName: '<token>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'bearer token for the admin endpoints (/v1/tenants); setting it requires auth on every protocol' }),
   option({ key: 'auth.defaultSecret', flag: 'default-secret', valueName: '<secret>', default: { derive: () => null, text: 'none' }, parse: secret, help: 'secret of the default tenant (RESP AUTH <secret>, SASL user default); setting it requires auth' }),
-  option({ key: 'tenants', flag: 'tenants', valueName: '<json>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: tenantList, help: 'tenants to create or update at start: JSON array of {"name", "secret" or "secretHash", "quota"}' }),
+  option({ key: 'tenants', flag: 'tenants', valueName: '<json>', default: { derive: () => Object.freeze([]), text: 'none' }, parse: tenantList, help: 'tenants to create or update at start: JSON array of {"name", "secret" or "secretHash", "quota", "consistency"}' }),
   // HTTP API (issue 5)
   // Persistence (issue 6): snapshots in <dataDir>/snapshots/
   option({ key: 'snapshot.interval', field: 'snapshot.intervalMs', flag: 'snapshot-interval', valueName: '<duration>', default: { raw: 0 }, parse: duration(100, 30 * 86_400_000), help: 'take a whole-server snapshot this often (e.g. 15m); 0 = never' }),

@@ -97,7 +97,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   let cluster: ClusterNode | null = null
   try {
     if (clusterEnabled(config.cluster.enabled, config.cluster.join)) {
-      cluster = await ClusterNode.start({ config, engine, logger })
+      cluster = await ClusterNode.start({ config, engine, logger, tenantConsistency: (id) => tenants.consistencyOf(id) })
       const node = cluster
       closers.push(async () => await node.close())
     }

@@ -8,11 +8,14 @@
  *   { "version": 1,
  *     "nextId": 3,                 ids below this were handed out at some point
  *     "freeIds": [2],              deleted tenants' ids (data flushed), reused once nextId runs out
- *     "tenants": [ { "id": 0, "name": "default", "secretHash": null, "quotaBytes": 0, "createdMs": 0 }, … ] }
+ *     "tenants": [ { "id": 0, "name": "default", "secretHash": null, "quotaBytes": 0, "consistency": null, "createdMs": 0 }, … ] }
+ *
+ * `consistency` (issue 7: the tenant's default write acknowledgement, null = the server's
+ * `--consistency`) came later: files written before it lack the key and read as null.
  */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { TENANT_NAME_PATTERN } from '../config/options.js'
+import { CONSISTENCY_MODES, TENANT_NAME_PATTERN, type ConsistencyMode } from '../config/options.js'
 import { MAX_TENANTS } from '../core/slab-layout.js'
 import { SlabcacheError } from '../errors.js'
 import { parseSecretHash } from './secret-hash.js'
@@ -31,6 +34,8 @@ export interface StoredTenant {
   readonly secretHash: string | null
   /** 0 = unlimited. */
   readonly quotaBytes: number
+  /** Default write consistency in cluster mode; null = the server's `--consistency`. */
+  readonly consistency: ConsistencyMode | null
   readonly createdMs: number
 }
 
@@ -89,16 +94,18 @@ function validate (file: string, json: unknown): TenantFileData {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid(file, `${at} must be an object`)
     const t = entry as Record<string, unknown>
     const { id, name, secretHash, quotaBytes, createdMs } = t
+    const consistency = t['consistency'] ?? null
     if (!isId(id) || id >= (nextId as number)) throw invalid(file, `${at}.id must be an integer from 0 to nextId - 1`)
     if (typeof name !== 'string' || !TENANT_NAME_PATTERN.test(name)) throw invalid(file, `${at}.name must be 1 to 64 characters from A-Z a-z 0-9 _ -`)
     if (ids.has(id) || names.has(name)) throw invalid(file, `${at} repeats the id ${id} or the name "${name}"`)
     if ((id === DEFAULT_TENANT_ID) !== (name === DEFAULT_TENANT_NAME)) throw invalid(file, `${at}: id 0 is the tenant named "${DEFAULT_TENANT_NAME}" and no other`)
     if (secretHash !== null && (typeof secretHash !== 'string' || parseSecretHash(secretHash) === null)) throw invalid(file, `${at}.secretHash must be null or a scrypt hash (scrypt$N$r$p$salt$hash)`)
     if (!Number.isSafeInteger(quotaBytes) || (quotaBytes as number) < 0) throw invalid(file, `${at}.quotaBytes must be a non-negative integer`)
+    if (consistency !== null && !(CONSISTENCY_MODES as readonly unknown[]).includes(consistency)) throw invalid(file, `${at}.consistency must be null or one of ${CONSISTENCY_MODES.join(', ')}`)
     if (typeof createdMs !== 'number' || !Number.isFinite(createdMs) || createdMs < 0) throw invalid(file, `${at}.createdMs must be a non-negative number`)
     ids.add(id)
     names.add(name)
-    return { id, name, secretHash: secretHash as string | null, quotaBytes: quotaBytes as number, createdMs }
+    return { id, name, secretHash: secretHash as string | null, quotaBytes: quotaBytes as number, consistency: consistency as ConsistencyMode | null, createdMs }
   })
   const freeIds = (data['freeIds'] as unknown[]).map((id, index) => {
     if (!isId(id) || id === DEFAULT_TENANT_ID || id >= (nextId as number) || ids.has(id)) throw invalid(file, `freeIds[${index}] must be an unused id from 1 to nextId - 1`)
@@ -110,6 +117,6 @@ function validate (file: string, json: unknown): TenantFileData {
 
 /** The file's text: stable key order, one tenant per line for readable diffs. */
 export function serializeTenantFile (data: TenantFileData): string {
-  const tenants = data.tenants.map((t) => '    ' + JSON.stringify({ id: t.id, name: t.name, secretHash: t.secretHash, quotaBytes: t.quotaBytes, createdMs: t.createdMs }))
+  const tenants = data.tenants.map((t) => '    ' + JSON.stringify({ id: t.id, name: t.name, secretHash: t.secretHash, quotaBytes: t.quotaBytes, consistency: t.consistency, createdMs: t.createdMs }))
   return `{\n  "version": ${data.version},\n  "nextId": ${data.nextId},\n  "freeIds": ${JSON.stringify(data.freeIds)},\n  "tenants": [\n${tenants.join(',\n')}\n  ]\n}\n`
 }

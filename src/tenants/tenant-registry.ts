@@ -1,5 +1,5 @@
 /**
- * TenantRegistry: the tenants (id, name, secret hash, byte quota), their credentials and the
+ * TenantRegistry: the tenants (id, name, secret hash, byte quota, default write consistency), their credentials and the
  * admin token. Loads `<dataDir>/tenants.json`, merges the tenants declared in the configuration,
  * persists every change atomically, and answers "who is this (name, secret)?" for every front
  * end (RESP AUTH, memcached SASL PLAIN, HTTP bearer tokens). Thread: main.
@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../config/load-config.js'
-import { MAX_SECRET_CHARS, MIN_SECRET_CHARS, TENANT_NAME_PATTERN } from '../config/options.js'
+import { CONSISTENCY_MODES, MAX_SECRET_CHARS, MIN_SECRET_CHARS, TENANT_NAME_PATTERN, type ConsistencyMode } from '../config/options.js'
 import { MAX_TENANTS } from '../core/slab-layout.js'
 import type { Engine } from '../engine.js'
 import { ConfigError, SlabcacheError } from '../errors.js'
@@ -38,6 +38,8 @@ export interface TenantInfo {
   readonly name: string
   /** 0 = unlimited. */
   readonly quotaBytes: number
+  /** Default write consistency in cluster mode; null = the server's `--consistency`. */
+  readonly consistency: ConsistencyMode | null
   readonly createdMs: number
 }
 
@@ -64,7 +66,7 @@ function entryOf (tenant: StoredTenant): Entry {
 }
 
 function info (entry: Entry): TenantInfo {
-  return { id: entry.id, name: entry.name, quotaBytes: entry.quotaBytes, createdMs: entry.createdMs }
+  return { id: entry.id, name: entry.name, quotaBytes: entry.quotaBytes, consistency: entry.consistency, createdMs: entry.createdMs }
 }
 
 function badRequest (message: string): SlabcacheError {
@@ -77,6 +79,12 @@ function checkName (name: unknown): asserts name is string {
 
 function checkQuota (quotaBytes: unknown): asserts quotaBytes is number {
   if (!Number.isSafeInteger(quotaBytes) || (quotaBytes as number) < 0) throw badRequest('quotaBytes must be a non-negative integer (0 = unlimited)')
+}
+
+function checkConsistency (consistency: unknown): asserts consistency is ConsistencyMode | null {
+  if (consistency !== null && !(CONSISTENCY_MODES as readonly unknown[]).includes(consistency)) {
+    throw badRequest(`consistency must be one of ${CONSISTENCY_MODES.join(', ')}, or null for the server's --consistency`)
+  }
 }
 
 /** Whether `secret` could be a secret at all (checked before any hashing). */
@@ -121,14 +129,14 @@ export class TenantRegistry {
       version: TENANT_FILE_VERSION,
       nextId: 1,
       freeIds: [],
-      tenants: [{ id: DEFAULT_TENANT_ID, name: DEFAULT_TENANT_NAME, secretHash: null, quotaBytes: 0, createdMs: engine.clock.nowMs() }]
+      tenants: [{ id: DEFAULT_TENANT_ID, name: DEFAULT_TENANT_NAME, secretHash: null, quotaBytes: 0, consistency: null, createdMs: engine.clock.nowMs() }]
     }
     const tenants = new Map(data.tenants.map((tenant) => [tenant.name, entryOf(tenant)]))
     let nextId = data.nextId
     const freeIds = [...data.freeIds]
     let changed = false
     if (!tenants.has(DEFAULT_TENANT_NAME)) {
-      tenants.set(DEFAULT_TENANT_NAME, entryOf({ id: DEFAULT_TENANT_ID, name: DEFAULT_TENANT_NAME, secretHash: null, quotaBytes: 0, createdMs: engine.clock.nowMs() }))
+      tenants.set(DEFAULT_TENANT_NAME, entryOf({ id: DEFAULT_TENANT_ID, name: DEFAULT_TENANT_NAME, secretHash: null, quotaBytes: 0, consistency: null, createdMs: engine.clock.nowMs() }))
       changed = true
     }
     const declared = [...config.tenants]
@@ -137,7 +145,7 @@ export class TenantRegistry {
       let entry = tenants.get(want.name)
       if (entry === undefined) {
         if (nextId >= MAX_TENANTS) throw new ConfigError(`tenants (--tenants): no tenant id is free for "${want.name}" (at most ${MAX_TENANTS} tenants)`)
-        entry = entryOf({ id: nextId++, name: want.name, secretHash: null, quotaBytes: 0, createdMs: engine.clock.nowMs() })
+        entry = entryOf({ id: nextId++, name: want.name, secretHash: null, quotaBytes: 0, consistency: null, createdMs: engine.clock.nowMs() })
         changed = true
       }
       let secretHash = entry.secretHash
@@ -149,8 +157,10 @@ export class TenantRegistry {
         secretHash = await hashSecret(want.secret)
       }
       const quotaBytes = want.quotaBytes ?? entry.quotaBytes
-      if (secretHash !== entry.secretHash || quotaBytes !== entry.quotaBytes) {
-        entry = entryOf({ ...entry, secretHash, quotaBytes })
+      // Absent keeps the file's value; a stated null clears it (the server default).
+      const consistency = want.consistency === undefined ? entry.consistency : want.consistency
+      if (secretHash !== entry.secretHash || quotaBytes !== entry.quotaBytes || consistency !== entry.consistency) {
+        entry = entryOf({ ...entry, secretHash, quotaBytes, consistency })
         changed = true
       }
       tenants.set(want.name, entry)
@@ -182,13 +192,23 @@ export class TenantRegistry {
   }
 
   /**
-   * Creates a tenant. Without `secret`, one is generated (32 random bytes, base64url). The
-   * secret is returned here once and never again.
-   * @throws SlabcacheError BAD_REQUEST (name, quota or secret invalid), TENANT_EXISTS, TENANT_LIMIT
+   * The tenant's own default write consistency, or null (the server's `--consistency`; also for
+   * an unknown id). Called per write in cluster mode: one map lookup, no allocation.
    */
-  async create ({ name, quotaBytes = 0, secret }: { name: string, quotaBytes?: number, secret?: string }): Promise<{ tenant: TenantInfo, secret: string }> {
+  consistencyOf (tenantId: number): ConsistencyMode | null {
+    return this.#byId.get(tenantId)?.consistency ?? null
+  }
+
+  /**
+   * Creates a tenant. Without `secret`, one is generated (32 random bytes, base64url). The
+   * secret is returned here once and never again. `consistency` null (the default) follows the
+   * server's `--consistency`.
+   * @throws SlabcacheError BAD_REQUEST (name, quota, consistency or secret invalid), TENANT_EXISTS, TENANT_LIMIT
+   */
+  async create ({ name, quotaBytes = 0, consistency = null, secret }: { name: string, quotaBytes?: number, consistency?: ConsistencyMode | null, secret?: string }): Promise<{ tenant: TenantInfo, secret: string }> {
     checkName(name)
     checkQuota(quotaBytes)
+    checkConsistency(consistency)
     if (secret !== undefined && !plausibleSecret(secret)) throw badRequest(`secret must be ${MIN_SECRET_CHARS} to ${MAX_SECRET_CHARS} printable ASCII characters without spaces`)
     const plain = secret ?? randomBytes(GENERATED_SECRET_BYTES).toString('base64url')
     const secretHash = await hashSecret(plain)
@@ -208,7 +228,7 @@ export class TenantRegistry {
         await this.#flush(reused)
         id = reused
       }
-      const entry = entryOf({ id, name, secretHash, quotaBytes, createdMs: this.#engine.clock.nowMs() })
+      const entry = entryOf({ id, name, secretHash, quotaBytes, consistency, createdMs: this.#engine.clock.nowMs() })
       await this.#commit({ nextId, freeIds, tenants: new Map(state.tenants).set(name, entry) })
       this.#applyQuota(id, quotaBytes)
       this.#logger?.info({ tenant: name, id }, 'tenant created')
@@ -221,12 +241,29 @@ export class TenantRegistry {
    * @throws SlabcacheError BAD_REQUEST, TENANT_NOT_FOUND
    */
   async updateQuota (name: string, quotaBytes: number): Promise<TenantInfo> {
-    checkQuota(quotaBytes)
+    return await this.update(name, { quotaBytes })
+  }
+
+  /**
+   * Changes what `changes` states — the byte quota (0 = unlimited; applied at once) and/or the
+   * default write consistency (null = the server's; the next write uses it) — in one file write.
+   * @throws SlabcacheError BAD_REQUEST (a bad value, or nothing to change), TENANT_NOT_FOUND
+   */
+  async update (name: string, changes: { quotaBytes?: number, consistency?: ConsistencyMode | null }): Promise<TenantInfo> {
+    const { quotaBytes, consistency } = changes
+    if (quotaBytes === undefined && consistency === undefined) throw badRequest('nothing to change: give quotaBytes, consistency or both')
+    if (quotaBytes !== undefined) checkQuota(quotaBytes)
+    if (consistency !== undefined) checkConsistency(consistency)
     return await this.#exclusive(async () => {
       const entry = this.#existing(name)
-      const updated = { ...entry, quotaBytes }
+      const updated = {
+        ...entry,
+        ...(quotaBytes !== undefined ? { quotaBytes } : {}),
+        ...(consistency !== undefined ? { consistency } : {})
+      }
       await this.#commit({ ...this.#state, tenants: new Map(this.#state.tenants).set(name, updated) })
-      this.#applyQuota(entry.id, quotaBytes)
+      if (quotaBytes !== undefined) this.#applyQuota(entry.id, quotaBytes)
+      if (consistency !== undefined && consistency !== entry.consistency) this.#logger?.info({ tenant: name, id: entry.id, consistency }, 'tenant consistency changed')
       return info(updated)
     })
   }
@@ -357,6 +394,6 @@ export class TenantRegistry {
 function toFile (state: State): TenantFileData {
   const tenants = [...state.tenants.values()]
     .sort((a, b) => a.id - b.id)
-    .map(({ id, name, secretHash, quotaBytes, createdMs }) => ({ id, name, secretHash, quotaBytes, createdMs }))
+    .map(({ id, name, secretHash, quotaBytes, consistency, createdMs }) => ({ id, name, secretHash, quotaBytes, consistency, createdMs }))
   return { version: TENANT_FILE_VERSION, nextId: state.nextId, freeIds: state.freeIds, tenants }
 }
