@@ -234,6 +234,16 @@ export class ClusterNode implements ClusterRouter {
     }
   }
 
+  /** Replication and repair counters since start (for /metrics). */
+  counters (): { replicatedWrites: number, appliedRecords: number, staleRecords: number, repairedPartitions: number } {
+    return {
+      replicatedWrites: this.#replicator.sentRecords,
+      appliedRecords: this.#replicator.appliedRecords,
+      staleRecords: this.#replicator.staleRecords,
+      repairedPartitions: this.#antiEntropy.partitionsRepaired
+    }
+  }
+
   // ── Leaving and closing ───────────────────────────────────────────────────────────────
 
   /**
