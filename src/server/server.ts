@@ -20,6 +20,7 @@ import { checkProtectedMode } from './protected-mode.js'
 import { SnapshotManager } from '../persist/snapshot-manager.js'
 import { clusterEnabled } from '../config/options.js'
 import { ClusterNode } from './cluster/cluster-node.js'
+import { registerClusterMetrics } from './cluster/cluster-metrics.js'
 
 export interface RunningServer {
   readonly engine: Engine
@@ -109,6 +110,7 @@ export async function startServer (config: Config, options: EngineOptions & { lo
   // WebSocket stream.
   const budget = new ConnectionBudget(config.limits.maxConnections)
   const metrics = new Metrics(engine, { tenantName: (id) => tenants.byId(id)?.name })
+  if (cluster !== null) registerClusterMetrics(metrics.registry, cluster)
   const memcache = new MemcacheServer(engine, budget, tenants, metrics, cluster)
   const resp = new RespServer(engine, budget, logger, tenants, metrics, snapshots, cluster)
   cluster?.setRespExecutor(async (tenantId, argv, consistency) => await resp.executeForPeer(tenantId, argv, consistency))

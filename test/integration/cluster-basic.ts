@@ -186,6 +186,15 @@ t.test('a node with the wrong cluster secret is refused', async (t) => {
   t.pass('refusal logged by the member')
 })
 
+t.test('/metrics shows the cluster', async (t) => {
+  const text = await (await fetch(`${nodes[0]!.url}/metrics`)).text()
+  t.match(text, /slabcache_cluster_members\{state="up"\} 3/)
+  t.match(text, /slabcache_cluster_ownership_ratio\{node="n2"\} 0\.33/)
+  const sent = Number(/slabcache_cluster_replicated_writes_total (\d+)/.exec(text)?.[1])
+  const applied = Number(/slabcache_cluster_applied_records_total (\d+)/.exec(text)?.[1])
+  t.ok(sent > 0 && applied > 0, `n1 replicated ${sent} writes and applied ${applied} records`)
+})
+
 t.test('RESP CLUSTER INFO summarises the cluster', async (t) => {
   const info = await clients[0]!.redis.call('CLUSTER', 'INFO') as string
   t.match(info, /cluster_enabled:1/)

@@ -234,6 +234,16 @@ export class ClusterNode implements ClusterRouter {
     }
   }
 
+  /** Replication and repair counters since start (for /metrics). */
+  counters (): { replicatedWrites: number, appliedRecords: number, staleRecords: number, repairedPartitions: number } {
+    return {
+      replicatedWrites: this.#replicator.sentRecords,
+      appliedRecords: this.#replicator.appliedRecords,
+      staleRecords: this.#replicator.staleRecords,
+      repairedPartitions: this.#antiEntropy.partitionsRepaired
+    }
+  }
+
   // ── Leaving and closing ───────────────────────────────────────────────────────────────
 
   /**
@@ -379,6 +389,8 @@ export class ClusterNode implements ClusterRouter {
       const newcomers = d.after.filter((id) => id !== this.selfId && !d.before.includes(id) && !this.#synced.has(id))
       if (newcomers.length > 0) plan.set(d.partition, newcomers)
     }
+    // A synced joiner is skipped once, when it enters the ring; later changes push to it as to anyone.
+    for (const id of after.nodes) this.#synced.delete(id)
     this.#logger?.info({ members: after.nodes, partitionsToPush: plan.size }, 'ring changed')
     this.#streamer.stream(plan, ReplicateKind.STREAM, 'ring change').then(async (pass) => {
       // Then let go of what this node no longer holds, once the new holders have it and only if
