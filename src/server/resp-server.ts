@@ -382,11 +382,8 @@ class RespConnection {
     this.#barrier = null
     const session = this.#session
     const pending = this.#commands.execute(session, argv, argv.length)
-    if (pending instanceof DeferredReply) {
-      // c8 ignore next 2 -- barriers are the commands that are not forwarded; kept for safety
-      this.#defer(pending)
-      return true
-    }
+    /* c8 ignore next -- barriers are the commands RespRouting never forwards; still handled right */
+    if (pending instanceof DeferredReply) { this.#defer(pending); return true }
     if (pending !== undefined) { this.#stall(pending); return false }
     if (session.closeAfterReply) { this.#closeAfterReplies(); return false }
     return true
