@@ -7,9 +7,10 @@
  * local reply until `router.replicated()` says its writes are acknowledged.
  * Invariants:
  *  - exactly one reply per command: written to the session's writer synchronously (undefined),
- *    once a returned Promise resolves (a barrier: fan-out, an async handler, a held local
- *    reply), or handed back as the bytes of a DeferredReply (a forward or a split command,
- *    which the connection slots into request order while it goes on with later commands);
+ *    once a returned Promise resolves (fan-out, an async handler, a peer's or a key-less
+ *    command's reply held for replication), or handed back as the bytes of a DeferredReply (a
+ *    forward, a split command, a client's keyed local write held for replication), which the
+ *    connection slots into request order while it goes on with later commands;
  *    neither Promise ever rejects (peer failures become catalog error replies);
  *  - a command runs on one member only: keyed commands whose keys all have one owner go there
  *    whole; MGET/MSET/DEL/UNLINK/EXISTS/TOUCH (and the seed aliases) split by owner, every other
@@ -152,7 +153,7 @@ export class RespRouting {
     for (let i = first + step; i <= last; i += step) {
       if (router.ownerOf(tenantId, argv[i]!) !== owner) { spans = true; break }
     }
-    if (!spans) return owner === null ? this.runLocal(spec, session, argv, argc) : this.#forward(owner, session, argv, argc)
+    if (!spans) return owner === null ? this.#runLocalPipelined(spec, session, argv, argc) : this.#forward(owner, session, argv, argc)
     if (route === Route.KEYED) { session.out.error(ERR_CROSSSLOT); return undefined }
     // MSET with a key and no value: the handler's own error, without splitting.
     if (step > 1 && (argc - first) % step !== 0) return this.runLocal(spec, session, argv, argc)
@@ -173,6 +174,13 @@ export class RespRouting {
       const acked = router.replicated(consistencyOf(router, session))
       return acked === null ? undefined : this.#hold(session, mark, acked)
     }
+    return this.#afterAsync(session, pending)
+  }
+
+  /** An async handler's reply, held once it is written until its writes are replicated. */
+  #afterAsync (session: RespSession, pending: Promise<void>): Promise<void> {
+    const out = session.out
+    const router = this.#router
     return pending.then(() => {
       const acked = router.replicated(consistencyOf(router, session))
       if (acked === null) return
@@ -181,6 +189,24 @@ export class RespRouting {
       const start = lastReplyStart(out.sinkBytes, out.length)
       return this.#hold(session, start < 0 ? out.length : start, acked)
     })
+  }
+
+  /**
+   * A client's keyed command that runs here: as `runLocal`, except that a reply held for
+   * replication is handed back as a DeferredReply (the connection goes on with later commands
+   * and sends it in its place once the replicas acknowledged, or the error reply instead).
+   */
+  #runLocalPipelined (spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | DeferredReply | undefined {
+    const out = session.out
+    const mark = out.mark()
+    const pending = this.#run(spec, session, argv, argc)
+    if (pending !== undefined) return this.#afterAsync(session, pending)
+    const router = this.#router
+    const acked = router.replicated(consistencyOf(router, session))
+    if (acked === null) return undefined
+    const reply = Buffer.from(out.sinkBytes.subarray(mark, out.length))
+    out.rewind(mark)
+    return new DeferredReply(acked.then(() => reply, (error: unknown) => errorReply(errorReplyText(error))))
   }
 
   /** Takes the reply written since `mark` out of the writer and puts it back once `acked` settles. */

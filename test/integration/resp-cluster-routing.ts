@@ -280,7 +280,7 @@ t.test('replication - a pending replicated() holds the reply and the later ones;
   t.equal(await pendingBytes(raw), 0, 'no reply while replication is pending')
   hold.resolve()
   t.equal(await reply(raw), '+OK\r\n')
-  t.equal(await reply(raw), '+PONG\r\n', 'the later command ran after')
+  t.equal(await reply(raw), '+PONG\r\n', 'the later reply after it')
   // Rejected: the command's reply is replaced by the error, the connection goes on.
   const failing = router.holdReplication()
   calls = router.replicatedCalls.length
@@ -513,4 +513,33 @@ t.test('pipelining - a protocol error after pending forwards answers after them,
   t.equal(await reply(raw), '+OK\r\n')
   t.match(await reply(raw), /^-ERR Protocol error/)
   t.equal(await raw.closed(), '')
+})
+
+t.test('pipelining - a local write held for replication keeps its slot; later keyed commands run, barriers wait', async (t) => {
+  const cluster = await startLoopbackCluster(t, 2)
+  const router = cluster.nodes[0]!.router
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const probe = await client(t, cluster.nodes[0]!)
+  const local = keyOwnedBy(0, 2, 'a')
+  const other = keyOwnedBy(0, 2, 'b')
+  const remote = keyOwnedBy(1, 2)
+  await probe.ping()
+  const hold = router.holdReplication()
+  raw.write(command('SET', local, 'v1') + command('SET', other, 'w') + command('SET', remote, 'r') + command('CLIENT', 'CONSISTENCY', 'all') + command('GET', remote))
+  await until(() => router.forwards.length >= 1)
+  t.equal(await probe.ping(), 'PONG')
+  t.equal(await onNode(cluster.nodes[0]!, 'GET', other), '$1\r\nw\r\n', 'the write after the held one ran')
+  t.equal(router.forwards.length, 1, 'the command after the barrier did not run')
+  t.equal(await pendingBytes(raw), 0, 'no reply while replication is pending')
+  hold.resolve()
+  for (const expected of ['+OK\r\n', '+OK\r\n', '+OK\r\n', '+OK\r\n', '$1\r\nr\r\n']) t.equal(await reply(raw), expected)
+  t.same(router.forwards.map((call) => call.consistency), ['async', 'all'])
+  // Rejected: the error reply in the write's slot, the replies after it unchanged.
+  const failing = router.holdReplication()
+  raw.write(command('SET', local, 'v2') + command('GET', remote) + command('GET', local))
+  await until(() => router.forwards.length >= 3)
+  failing.reject(new SlabcacheError('REPLICATION_TIMEOUT', 'late'))
+  t.equal(await reply(raw), '-NOREPL REPLICATION_TIMEOUT late\r\n')
+  t.equal(await reply(raw), '$1\r\nr\r\n')
+  t.equal(await reply(raw), '$2\r\nv2\r\n')
 })
