@@ -8,9 +8,10 @@
  * runs it here, on its keys' owner, split by owner, or on every member; without a router that
  * costs one null check. `executeForPeer` runs a member's forwarded command here, unrouted.
  * Invariants: `execute` never throws for client input; it returns undefined once the reply is
- * written, or a Promise that resolves once it is (FLUSHALL, a forwarded command), never
- * rejecting — the server holds back the connection's later commands until then, so replies
- * stay in order.
+ * written, a Promise that resolves once it is (FLUSHALL, AUTH's off-thread check, a held
+ * local write), never rejecting — the server holds back the connection's later commands until
+ * then — or, in cluster mode, a DeferredReply (a forwarded or split command) whose bytes the
+ * server writes in the command's place while it runs later commands that `pipelines` allows.
  */
 import type { ConsistencyMode } from '../cluster/cluster-types.js'
 import { ADMIN_COMMANDS } from './resp-admin-commands.js'
@@ -22,7 +23,9 @@ import { KEY_COMMANDS } from './resp-key-commands.js'
 import { RATELIMIT_COMMANDS } from './resp-ratelimit-commands.js'
 import { SNAPSHOT_COMMANDS } from './resp-snapshot-commands.js'
 import { STRING_COMMANDS } from './resp-string-commands.js'
-import { RespRouting } from './resp-routing.js'
+import { DeferredReply, RespRouting } from './resp-routing.js'
+
+export { DeferredReply }
 import { TAG_COMMANDS } from './resp-tag-commands.js'
 import { RespWriter } from './resp-writer.js'
 
@@ -122,10 +125,24 @@ export class RespCommands {
   }
 
   /**
-   * Runs argv[0, argc) for `session`, writing the reply to `session.out`. Returns undefined
-   * when the reply is written, or a Promise (never rejecting) that resolves once it is.
+   * Whether command argv (its name is enough) may run while the connection's earlier
+   * DeferredReplies are pending; false: it waits for them (see RespRouting.pipelines). Always
+   * true on a single node (never asked there: nothing is ever deferred) and for unknown names
+   * (their error reply changes nothing).
    */
-  execute (session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | undefined {
+  pipelines (argv: readonly Uint8Array[]): boolean {
+    const routing = this.#routing
+    if (routing === null) return true
+    const spec = this.#lookup(argv[0]!)
+    return spec === undefined || routing.pipelines(spec)
+  }
+
+  /**
+   * Runs argv[0, argc) for `session`, writing the reply to `session.out`. Returns undefined
+   * when the reply is written, a Promise (never rejecting) that resolves once it is, or (cluster
+   * mode, a client's session only) a DeferredReply whose bytes the caller writes.
+   */
+  execute (session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | DeferredReply | undefined {
     const out = session.out
     let spec = this.#lookup(argv[0]!)
     if (spec === undefined) {
@@ -217,7 +234,8 @@ export class RespCommands {
     session.authenticated = true
     session.consistency = consistency
     session.closeAfterReply = false
-    const pending = this.execute(session, argv as Uint8Array[], argv.length)
+    // A peer's session runs everything here (routing.runLocal): never a DeferredReply.
+    const pending = this.execute(session, argv as Uint8Array[], argv.length) as Promise<void> | undefined
     if (pending === undefined) return session.out.take()
     const done = pending.then(() => session.out.take())
     this.#queue(peer, done)

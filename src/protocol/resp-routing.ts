@@ -6,9 +6,12 @@
  * commands and of per-member sub-commands, the merging of their replies, and the holding of a
  * local reply until `router.replicated()` says its writes are acknowledged.
  * Invariants:
- *  - exactly one reply per command, written to the session's writer synchronously (undefined)
- *    or once the returned Promise resolves; the Promise never rejects (peer failures become
- *    catalog error replies), so the connection's replies stay in request order;
+ *  - exactly one reply per command: written to the session's writer synchronously (undefined),
+ *    once a returned Promise resolves (fan-out, an async handler, a peer's or a key-less
+ *    command's reply held for replication), or handed back as the bytes of a DeferredReply (a
+ *    forward, a split command, a client's keyed local write held for replication), which the
+ *    connection slots into request order while it goes on with later commands;
+ *    neither Promise ever rejects (peer failures become catalog error replies);
  *  - a command runs on one member only: keyed commands whose keys all have one owner go there
  *    whole; MGET/MSET/DEL/UNLINK/EXISTS/TOUCH (and the seed aliases) split by owner, every other
  *    command whose keys span members is refused with Redis's CROSSSLOT;
@@ -65,6 +68,16 @@ const ROUTE_BY_NAME: ReadonlyMap<string, Route> = new Map<string, Route>([
 /** Runs a command's handler here (the dispatcher's guarded call): undefined once replied, or a Promise. */
 export type LocalRun = (spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number) => Promise<void> | undefined
 
+/**
+ * A reply that is not the session's to write: the complete bytes of a forwarded or split
+ * command, resolved (never rejected) once every part answered. The connection keeps running
+ * later commands meanwhile and writes these bytes in the command's place in the reply order.
+ */
+export class DeferredReply {
+  readonly reply: Promise<Buffer>
+  constructor (reply: Promise<Buffer>) { this.reply = reply }
+}
+
 /** Scratch writers for a local part start small: most parts' replies are short. */
 const SCRATCH_BYTES = 256
 
@@ -107,10 +120,24 @@ export class RespRouting {
   }
 
   /**
-   * Runs a client's command (known, authorised, arity checked) wherever its keys live. Returns
-   * undefined once the reply is written, or a Promise (never rejecting) that resolves once it is.
+   * Whether a client's command may run while its connection's earlier forwarded commands are
+   * still in flight: keyed commands (whole or split) and PING/ECHO. Every other command is a
+   * barrier that waits for them — connection state (AUTH, SELECT, CLIENT …, QUIT, HELLO),
+   * fan-outs (FLUSHALL, KEYS) and the rest of the key-less ones, which may read or change what
+   * the commands before them did.
    */
-  execute (spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | undefined {
+  pipelines (spec: RespCommandSpec): boolean {
+    const route = this.#routes.get(spec) ?? Route.LOCAL
+    if (route === Route.LOCAL) return spec.name === 'ping' || spec.name === 'echo'
+    return route !== Route.FAN_OUT && route !== Route.UNION
+  }
+
+  /**
+   * Runs a client's command (known, authorised, arity checked) wherever its keys live. Returns
+   * undefined once the reply is written, a Promise (never rejecting) that resolves once it is,
+   * or a DeferredReply (forwarded or split commands) whose bytes the caller writes.
+   */
+  execute (spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | DeferredReply | undefined {
     const route = this.#routes.get(spec) ?? Route.LOCAL
     if (route === Route.LOCAL) return this.runLocal(spec, session, argv, argc)
     if (route === Route.FAN_OUT || route === Route.UNION) return this.#fanOut(route, spec, session, argv, argc)
@@ -126,11 +153,11 @@ export class RespRouting {
     for (let i = first + step; i <= last; i += step) {
       if (router.ownerOf(tenantId, argv[i]!) !== owner) { spans = true; break }
     }
-    if (!spans) return owner === null ? this.runLocal(spec, session, argv, argc) : this.#forward(owner, session, argv, argc)
+    if (!spans) return owner === null ? this.#runLocalPipelined(spec, session, argv, argc) : this.#forward(owner, session, argv, argc)
     if (route === Route.KEYED) { session.out.error(ERR_CROSSSLOT); return undefined }
     // MSET with a key and no value: the handler's own error, without splitting.
     if (step > 1 && (argc - first) % step !== 0) return this.runLocal(spec, session, argv, argc)
-    return this.#split(route, spec, session, argv, argc)
+    return new DeferredReply(this.#split(route, spec, session, argv, argc))
   }
 
   /**
@@ -147,6 +174,13 @@ export class RespRouting {
       const acked = router.replicated(consistencyOf(router, session))
       return acked === null ? undefined : this.#hold(session, mark, acked)
     }
+    return this.#afterAsync(session, pending)
+  }
+
+  /** An async handler's reply, held once it is written until its writes are replicated. */
+  #afterAsync (session: RespSession, pending: Promise<void>): Promise<void> {
+    const out = session.out
+    const router = this.#router
     return pending.then(() => {
       const acked = router.replicated(consistencyOf(router, session))
       if (acked === null) return
@@ -155,6 +189,24 @@ export class RespRouting {
       const start = lastReplyStart(out.sinkBytes, out.length)
       return this.#hold(session, start < 0 ? out.length : start, acked)
     })
+  }
+
+  /**
+   * A client's keyed command that runs here: as `runLocal`, except that a reply held for
+   * replication is handed back as a DeferredReply (the connection goes on with later commands
+   * and sends it in its place once the replicas acknowledged, or the error reply instead).
+   */
+  #runLocalPipelined (spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> | DeferredReply | undefined {
+    const out = session.out
+    const mark = out.mark()
+    const pending = this.#run(spec, session, argv, argc)
+    if (pending !== undefined) return this.#afterAsync(session, pending)
+    const router = this.#router
+    const acked = router.replicated(consistencyOf(router, session))
+    if (acked === null) return undefined
+    const reply = Buffer.from(out.sinkBytes.subarray(mark, out.length))
+    out.rewind(mark)
+    return new DeferredReply(acked.then(() => reply, (error: unknown) => errorReply(errorReplyText(error))))
   }
 
   /** Takes the reply written since `mark` out of the writer and puts it back once `acked` settles. */
@@ -171,9 +223,8 @@ export class RespRouting {
   }
 
   /** The whole command to `owner`; its reply bytes are relayed verbatim. */
-  #forward (owner: NodeId, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> {
-    const out = session.out
-    return this.#forwardPart(owner, session, argv, 0, argc).then((reply) => { out.raw(reply) })
+  #forward (owner: NodeId, session: RespSession, argv: Uint8Array[], argc: number): DeferredReply {
+    return new DeferredReply(this.#forwardPart(owner, session, argv, 0, argc))
   }
 
   /** argv[from, to) prefixed by nothing (from 0) to `owner`: its reply, or the error reply of a failure. */
@@ -202,8 +253,11 @@ export class RespRouting {
     return pending.then(() => scratch.out.take())
   }
 
-  /** One sub-command per owner, run in parallel, merged in the original key order. */
-  async #split (route: Route, spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<void> {
+  /**
+   * One sub-command per owner, run in parallel, merged in the original key order into the
+   * bytes of one reply. Everything that reads the session or argv happens before this returns.
+   */
+  async #split (route: Route, spec: RespCommandSpec, session: RespSession, argv: Uint8Array[], argc: number): Promise<Buffer> {
     const router = this.#router
     const tenantId = session.tenantId
     const step = spec.keyStep
@@ -225,7 +279,13 @@ export class RespRouting {
     const replies = await Promise.all(ordered.map((part) => part.owner === null
       ? this.#localPart(spec, session, part.argv, part.argv.length)
       : this.#forwardPart(part.owner, session, part.argv, 0, part.argv.length)))
-    const out = session.out
+    const out = new RespWriter(SCRATCH_BYTES)
+    this.#merge(route, spec, ordered, replies, keys, out)
+    return out.take()
+  }
+
+  /** Writes the reply of a split command from its parts' replies (`ordered` and `replies` align). */
+  #merge (route: Route, spec: RespCommandSpec, ordered: readonly Part[], replies: readonly Buffer[], keys: number, out: RespWriter): void {
     // Parts are in the order of their first key: the first error in key order wins.
     for (const reply of replies) if (isErrorReply(reply)) { out.raw(reply); return }
     if (route === Route.SPLIT_SUM) {

@@ -12,8 +12,12 @@
  *  - admission is by the shared ConnectionBudget; a client over it gets
  *    `-ERR max number of clients reached` and is closed; the budget is released exactly once;
  *  - a socket error or a client vanishing mid-reply closes that connection only;
- *  - cluster mode (a router): commands for keys other members own are forwarded and their
- *    replies relayed in order through the same Promise path; `executeForPeer` runs members'
+ *  - cluster mode (a router): commands for keys other members own are forwarded and pipelined:
+ *    the connection goes on parsing and running later commands while up to
+ *    MAX_FORWARDS_IN_FLIGHT forwards are pending; each forward's reply keeps a slot in the reply
+ *    queue and the local replies behind it wait there, so replies still leave in request order.
+ *    Commands that are not keyed (AUTH, CLIENT, QUIT, FLUSHALL, KEYS …) are barriers: they run
+ *    only once every forward before them has answered. `executeForPeer` runs members'
  *    forwarded commands here without routing them again.
  */
 import { randomBytes } from 'node:crypto'
@@ -22,7 +26,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { ClusterRouter, ConsistencyMode } from '../cluster/cluster-types.js'
 import type { Engine } from '../engine.js'
-import { RespCommands } from '../protocol/resp-commands.js'
+import { DeferredReply, RespCommands } from '../protocol/resp-commands.js'
 import { RespCounters, RespSession, type RespHost, type RespProcessInfo, type RespSettings } from '../protocol/resp-context.js'
 import { ERR_MAX_CLIENTS } from '../protocol/resp-errors.js'
 import { ParseStatus, RespParser } from '../protocol/resp-parser.js'
@@ -39,6 +43,11 @@ import { respSnapshots } from './resp-snapshots.js'
  * flushed mid-way when the writer passes it, and reading resumes once the socket drains.
  */
 const OUTPUT_LIMIT_BYTES = 1024 * 1024
+/**
+ * Forwarded (or split) commands one connection may have pending at once; at the cap it stops
+ * running commands and reading until one answers. 128 covers `redis-benchmark -P 128`.
+ */
+const MAX_FORWARDS_IN_FLIGHT = 128
 const MAX_CLIENTS_REPLY = Buffer.from(`-${ERR_MAX_CLIENTS}\r\n`)
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -168,13 +177,22 @@ export class RespServer {
   }
 }
 
+/**
+ * A place in a connection's reply order ahead of its writer's bytes: a deferred reply not yet
+ * answered (bytes null), or complete bytes (an answered one, or local replies queued behind one).
+ */
+interface ReplySlot { bytes: Buffer | null }
+
 /** One client: parser → commands → writer → socket, with ordering and backpressure. */
 class RespConnection {
   readonly #socket: Socket
   readonly #commands: RespCommands
   readonly #parser: RespParser
   readonly #session: RespSession
-  /** A command's reply is a pending Promise: later commands wait. */
+  /**
+   * No command may run now: a command's reply is a pending Promise, or (#forwardWait) the
+   * connection waits for its forwards in flight. Reading is paused meanwhile.
+   */
   #stalled = false
   /** Too many unsent bytes: waiting for 'drain'. */
   #draining = false
@@ -183,6 +201,20 @@ class RespConnection {
   /** QUIT or a protocol error: the connection ends after the replies; input is ignored. */
   #closing = false
   #destroyed = false
+  /**
+   * Cluster mode: the replies that precede the writer's bytes, oldest first. Empty on a single
+   * node and whenever no forward is pending; while not empty, the writer's bytes stay unsent.
+   */
+  readonly #slots: ReplySlot[] = []
+  /** Slots whose deferred reply has not answered yet. */
+  #inFlight = 0
+  /** Bytes held in #slots (answered replies and local replies queued behind pending ones). */
+  #slotBytes = 0
+  /** #stalled because of forwards: it ends once #inFlight <= #resumeAt. */
+  #forwardWait = false
+  #resumeAt = 0
+  /** A barrier command (copied: the parser's views die with its input) waiting for #inFlight 0. */
+  #barrier: Uint8Array[] | null = null
 
   constructor (socket: Socket, commands: RespCommands, id: number, nowMs: number, maxRequestBytes: number, metrics?: Metrics) {
     this.#socket = socket
@@ -217,8 +249,10 @@ class RespConnection {
     const out = session.out
     const socket = this.#socket
     while (!this.#stalled && !this.#draining && !this.#closing && !this.#destroyed) {
-      if (out.length + socket.writableLength >= OUTPUT_LIMIT_BYTES) {
+      if (out.length + socket.writableLength + this.#slotBytes >= OUTPUT_LIMIT_BYTES) {
         this.#flush()
+        // Replies queued behind a pending forward cannot be flushed: wait for the forwards.
+        if (this.#slots.length !== 0) { this.#waitForForwards(0); break }
         if (socket.writableLength >= OUTPUT_LIMIT_BYTES) { this.#waitForDrain(); break }
       }
       const status = parser.next()
@@ -229,8 +263,24 @@ class RespConnection {
         this.#closeAfterReplies()
         break
       }
+      // Forwards pending (cluster mode only): a command that may not overtake them waits.
+      if (this.#inFlight !== 0 && !this.#commands.pipelines(parser.argv)) {
+        const barrier: Uint8Array[] = []
+        for (let i = 0; i < parser.argc; i++) barrier.push(Buffer.from(parser.argv[i]!))
+        this.#barrier = barrier
+        this.#waitForForwards(0)
+        break
+      }
       const pending = this.#commands.execute(session, parser.argv, parser.argc)
-      if (pending !== undefined) { this.#stall(pending); break }
+      if (pending !== undefined) {
+        if (pending instanceof DeferredReply) {
+          this.#defer(pending)
+          if (this.#inFlight >= MAX_FORWARDS_IN_FLIGHT) { this.#waitForForwards(MAX_FORWARDS_IN_FLIGHT - 1); break }
+          continue
+        }
+        this.#stall(pending)
+        break
+      }
       if (session.closeAfterReply) { this.#closeAfterReplies(); break }
     }
     this.#flush()
@@ -241,14 +291,102 @@ class RespConnection {
   /**
    * Writes the batch's replies in one socket write, straight from the writer's buffer: when the
    * kernel took them all at once (nothing left queued in the socket), the writer reuses its
-   * buffer; otherwise the socket keeps that buffer and the writer starts a new one.
+   * buffer; otherwise the socket keeps that buffer and the writer starts a new one. Nothing is
+   * written while a reply ahead of the writer's (a slot) is pending.
    */
   #flush (): void {
+    if (this.#slots.length !== 0) return
     const out = this.#session.out
     if (out.length === 0 || this.#destroyed) { out.length = 0; return }
     const socket = this.#socket
     socket.write(out.pending())
     out.sent(socket.writableLength !== 0)
+  }
+
+  /**
+   * Gives a deferred reply its place in the order: after the replies written so far (sent now
+   * when nothing is pending ahead of them, else queued as a slot), before every later one.
+   */
+  #defer (deferred: DeferredReply): void {
+    const slots = this.#slots
+    if (slots.length === 0) {
+      this.#flush()
+    } else {
+      const out = this.#session.out
+      if (out.length !== 0) {
+        const bytes = out.take()
+        this.#slotBytes += bytes.length
+        slots.push({ bytes })
+      }
+    }
+    const slot: ReplySlot = { bytes: null }
+    slots.push(slot)
+    this.#inFlight++
+    void deferred.reply.then((bytes) => {
+      slot.bytes = bytes
+      this.#slotBytes += bytes.length
+      this.#inFlight--
+      this.#answered()
+    })
+  }
+
+  /**
+   * A deferred reply answered: sends the answered slots at the head of the queue (and the
+   * writer's bytes once none is left), then ends a wait for forwards that this satisfies.
+   */
+  #answered (): void {
+    if (this.#destroyed) return
+    const slots = this.#slots
+    let ready = 0
+    while (ready < slots.length && slots[ready]!.bytes !== null) ready++
+    if (ready > 0) {
+      const socket = this.#socket
+      socket.cork()
+      for (let i = 0; i < ready; i++) {
+        const bytes = slots[i]!.bytes!
+        this.#slotBytes -= bytes.length
+        socket.write(bytes)
+      }
+      slots.splice(0, ready)
+      this.#flush()
+      socket.uncork()
+    }
+    if (this.#closing) {
+      if (slots.length === 0) this.#endAfterReplies()
+      return
+    }
+    if (this.#forwardWait && this.#inFlight <= this.#resumeAt) {
+      this.#forwardWait = false
+      this.#stalled = false
+      if (this.#barrier !== null && !this.#runBarrier()) { this.#updateReading(); this.#endIfIdle(); return }
+      this.#updateReading()
+    }
+    // Runs what the wait held back; otherwise only flushes and applies backpressure.
+    this.#run()
+  }
+
+  /** Stops running commands (and reading) until at most `resumeAt` forwards are in flight. */
+  #waitForForwards (resumeAt: number): void {
+    this.#forwardWait = true
+    this.#resumeAt = resumeAt
+    this.#stalled = true
+    this.#updateReading()
+  }
+
+  /**
+   * Runs the barrier command now that nothing is in flight; returns whether commands may go on
+   * running (false: it stalled or closes the connection).
+   */
+  #runBarrier (): boolean {
+    const argv = this.#barrier!
+    this.#barrier = null
+    const session = this.#session
+    const pending = this.#commands.execute(session, argv, argv.length)
+    /* c8 ignore next -- barriers are the commands RespRouting never forwards; still handled right */
+    if (pending instanceof DeferredReply) { this.#defer(pending); return true }
+    if (pending !== undefined) { this.#stall(pending); return false }
+    if (session.closeAfterReply) { this.#closeAfterReplies(); return false }
+    return true
   }
 
   #stall (pending: Promise<void>): void {
@@ -280,9 +418,14 @@ class RespConnection {
     else this.#socket.resume()
   }
 
+  /** Ends the connection once every reply is written (at once, or when the last forward answers). */
   #closeAfterReplies (): void {
     if (this.#closing) return
     this.#closing = true
+    if (this.#slots.length === 0) this.#endAfterReplies()
+  }
+
+  #endAfterReplies (): void {
     this.#flush()
     // end() sends the queued replies, then FIN; destroy once they are handed to the kernel, so
     // a client that never closes its side does not hold the connection (and its budget slot).
@@ -294,7 +437,7 @@ class RespConnection {
    * (#run leaves only an incomplete one in the parser, which can no longer complete).
    */
   #endIfIdle (): void {
-    if (!this.#readEnded || this.#closing || this.#stalled || this.#draining || this.#destroyed) return
+    if (!this.#readEnded || this.#closing || this.#stalled || this.#draining || this.#destroyed || this.#slots.length !== 0) return
     this.#closeAfterReplies()
   }
 }

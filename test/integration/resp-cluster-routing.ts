@@ -280,7 +280,7 @@ t.test('replication - a pending replicated() holds the reply and the later ones;
   t.equal(await pendingBytes(raw), 0, 'no reply while replication is pending')
   hold.resolve()
   t.equal(await reply(raw), '+OK\r\n')
-  t.equal(await reply(raw), '+PONG\r\n', 'the later command ran after')
+  t.equal(await reply(raw), '+PONG\r\n', 'the later reply after it')
   // Rejected: the command's reply is replaced by the error, the connection goes on.
   const failing = router.holdReplication()
   calls = router.replicatedCalls.length
@@ -355,4 +355,191 @@ t.test('single node - CLUSTER answers that cluster support is disabled, INFO say
   t.equal(await redis.rename('a', 'z'), 'OK', 'no CROSSSLOT on a single node')
   t.same(await redis.mget('z', 'b', 'c'), ['1', '2', '3'])
   t.equal(await redis.call('TOUCH', 'z', 'b', 'nope'), 2)
+})
+
+/** A deterministic pseudo-random sequence (a test must fail the same way twice). */
+function lcg (seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return state / 0x100000000
+  }
+}
+
+t.test('pipelining - 200 mixed local/remote GET/SET/INCR answer in exact order while forwards resolve out of order', async (t) => {
+  const cluster = await cluster3(t)
+  const router = cluster.nodes[0]!.router
+  // Replies come back late by a varying number of event-loop turns: out of call order.
+  router.replyDelayTurns = (call) => (call * 7) % 5
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const keys = [0, 1, 2].flatMap((n) => [keyOwnedBy(n, 3, 's'), keyOwnedBy(n, 3, 't')])
+  const counters = [0, 1, 2].flatMap((n) => [keyOwnedBy(n, 3, 'c'), keyOwnedBy(n, 3, 'd')])
+  const values = new Map<string, string>()
+  const counts = new Map<string, number>()
+  const random = lcg(7)
+  let batch = ''
+  const expected: string[] = []
+  let local = 0
+  for (let i = 0; i < 200; i++) {
+    const pick = random()
+    if (pick < 0.35) {
+      const key = keys[Math.floor(random() * keys.length)]!
+      const value = `v${i}`
+      batch += command('SET', key, value)
+      values.set(key, value)
+      expected.push('+OK\r\n')
+      if (ownerIndex(0, Buffer.from(key), 3) === 0) local++
+    } else if (pick < 0.7) {
+      const key = keys[Math.floor(random() * keys.length)]!
+      batch += command('GET', key)
+      const value = values.get(key)
+      expected.push(value === undefined ? '$-1\r\n' : `$${value.length}\r\n${value}\r\n`)
+      if (ownerIndex(0, Buffer.from(key), 3) === 0) local++
+    } else {
+      const key = counters[Math.floor(random() * counters.length)]!
+      batch += command('INCR', key)
+      const count = (counts.get(key) ?? 0) + 1
+      counts.set(key, count)
+      expected.push(`:${count}\r\n`)
+      if (ownerIndex(0, Buffer.from(key), 3) === 0) local++
+    }
+  }
+  t.ok(local > 20 && local < 180, `a mix: ${local} of 200 commands run locally`)
+  raw.write(batch)
+  for (let i = 0; i < expected.length; i++) t.equal(await reply(raw), expected[i], `reply ${i}`)
+  t.equal(router.forwards.length, 200 - local, 'every other command was forwarded')
+  t.ok(router.maxInFlight > 1, `forwards ran concurrently (${router.maxInFlight} at once)`)
+  t.equal(router.inFlight, 0)
+})
+
+t.test('pipelining - a forward holds the replies after it, errors and split replies keep their slot', async (t) => {
+  const cluster = await cluster3(t)
+  const router = cluster.nodes[0]!.router
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const probe = await client(t, cluster.nodes[0]!)
+  const local = keyOwnedBy(0, 3)
+  const remote = keyOwnedBy(1, 3)
+  const lost = keyOwnedBy(2, 3)
+  t.equal(await probe.set(local, 'here'), 'OK')
+  router.unreachable.add('node-2')
+  const release = router.holdReplies()
+  raw.write(command('SET', remote, 'there') + command('GET', lost) + command('GET', local) +
+    command('MGET', remote, local) + command('PING') + command('INCR', lost) + command('GET', remote))
+  await until(() => router.forwards.length >= 5)
+  t.equal(await probe.ping(), 'PONG')
+  t.equal(router.forwards.length, 5, 'SET, GET, the MGET part, INCR and GET forwarded without waiting')
+  t.equal(router.inFlight, 3, 'the reachable forwards are in flight together')
+  t.equal(await pendingBytes(raw), 0, 'nothing answered while the first forward is pending')
+  release()
+  t.equal(await reply(raw), '+OK\r\n')
+  t.equal(await reply(raw), '-TRYAGAIN PEER_UNAVAILABLE node-2 cannot be reached\r\n', 'the failed forward answers in its slot')
+  t.equal(await reply(raw), '$4\r\nhere\r\n', 'the local reply after it')
+  t.equal(await reply(raw), '*2\r\n$5\r\nthere\r\n$4\r\nhere\r\n', 'the split reply, merged, in its slot')
+  t.equal(await reply(raw), '+PONG\r\n')
+  t.equal(await reply(raw), '-TRYAGAIN PEER_UNAVAILABLE node-2 cannot be reached\r\n')
+  t.equal(await reply(raw), '$5\r\nthere\r\n')
+})
+
+t.test('pipelining - CLIENT, SELECT, FLUSHALL and QUIT wait for the forwards before them', async (t) => {
+  const cluster = await startLoopbackCluster(t, 2)
+  const router = cluster.nodes[0]!.router
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const probe = await client(t, cluster.nodes[0]!)
+  const remote = keyOwnedBy(1, 2)
+  const local = keyOwnedBy(0, 2)
+  // CLIENT CONSISTENCY: the forwards before it keep the old mode, the ones after get the new.
+  let release = router.holdReplies()
+  raw.write(command('SET', remote, 'a') + command('GET', local) + command('CLIENT', 'CONSISTENCY', 'quorum') + command('SET', remote, 'b') + command('SELECT', '0') + command('GET', remote))
+  await until(() => router.forwards.length >= 1)
+  t.equal(await probe.ping(), 'PONG')
+  t.equal(router.forwards.length, 1, 'the command after the barrier was not run')
+  t.equal(await pendingBytes(raw), 0)
+  release()
+  t.equal(await reply(raw), '+OK\r\n')
+  t.equal(await reply(raw), '$-1\r\n')
+  t.equal(await reply(raw), '+OK\r\n', 'CLIENT CONSISTENCY')
+  t.equal(await reply(raw), '+OK\r\n')
+  t.equal(await reply(raw), '+OK\r\n', 'SELECT 0')
+  t.equal(await reply(raw), '$1\r\nb\r\n')
+  t.same(router.forwards.map((call) => call.consistency), ['async', 'quorum', 'quorum'])
+  // FLUSHALL (a fan-out): not started, here or on the peer, before the write ahead of it answered.
+  const before = router.forwards.length
+  release = router.holdReplies()
+  raw.write(command('SET', remote, 'c') + command('FLUSHALL') + command('GET', remote))
+  await until(() => router.forwards.length > before)
+  t.equal(await probe.ping(), 'PONG')
+  t.equal(router.forwards.length, before + 1, 'FLUSHALL waits')
+  release()
+  t.equal(await reply(raw), '+OK\r\n')
+  t.equal(await reply(raw), '+OK\r\n', 'FLUSHALL')
+  t.equal(await reply(raw), '$-1\r\n', 'the flush came after the write')
+  // QUIT: every reply before it is written, then the connection ends.
+  release = router.holdReplies()
+  raw.write(command('SET', remote, 'd') + command('QUIT') + command('PING'))
+  await until(() => router.inFlight === 1)
+  release()
+  t.equal(await reply(raw), '+OK\r\n')
+  t.equal(await reply(raw), '+OK\r\n', 'QUIT')
+  t.equal(await raw.closed(), '', 'closed after QUIT, PING ignored')
+})
+
+t.test('pipelining - at most 128 forwards in flight per connection; reading resumes as they answer', async (t) => {
+  const cluster = await startLoopbackCluster(t, 2)
+  const router = cluster.nodes[0]!.router
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const probe = await client(t, cluster.nodes[0]!)
+  const remote = keyOwnedBy(1, 2)
+  const release = router.holdReplies()
+  let batch = ''
+  for (let i = 0; i < 300; i++) batch += command('INCR', remote)
+  raw.write(batch)
+  await until(() => router.forwards.length >= 128)
+  t.equal(await probe.ping(), 'PONG')
+  t.equal(router.forwards.length, 128, 'the connection stops at the cap')
+  release()
+  for (let i = 1; i <= 300; i++) t.equal(await reply(raw), `:${i}\r\n`, `INCR ${i}`)
+  t.ok(router.maxInFlight <= 128, `never more than 128 in flight (${router.maxInFlight})`)
+})
+
+t.test('pipelining - a protocol error after pending forwards answers after them, then closes', async (t) => {
+  const cluster = await startLoopbackCluster(t, 2)
+  const router = cluster.nodes[0]!.router
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const remote = keyOwnedBy(1, 2)
+  const release = router.holdReplies()
+  raw.write(command('SET', remote, 'v') + '*1\r\n$x\r\n')
+  await until(() => router.inFlight === 1)
+  release()
+  t.equal(await reply(raw), '+OK\r\n')
+  t.match(await reply(raw), /^-ERR Protocol error/)
+  t.equal(await raw.closed(), '')
+})
+
+t.test('pipelining - a local write held for replication keeps its slot; later keyed commands run, barriers wait', async (t) => {
+  const cluster = await startLoopbackCluster(t, 2)
+  const router = cluster.nodes[0]!.router
+  const raw = await RawClient.open(t, cluster.nodes[0]!.port)
+  const probe = await client(t, cluster.nodes[0]!)
+  const local = keyOwnedBy(0, 2, 'a')
+  const other = keyOwnedBy(0, 2, 'b')
+  const remote = keyOwnedBy(1, 2)
+  await probe.ping()
+  const hold = router.holdReplication()
+  raw.write(command('SET', local, 'v1') + command('SET', other, 'w') + command('SET', remote, 'r') + command('CLIENT', 'CONSISTENCY', 'all') + command('GET', remote))
+  await until(() => router.forwards.length >= 1)
+  t.equal(await probe.ping(), 'PONG')
+  t.equal(await onNode(cluster.nodes[0]!, 'GET', other), '$1\r\nw\r\n', 'the write after the held one ran')
+  t.equal(router.forwards.length, 1, 'the command after the barrier did not run')
+  t.equal(await pendingBytes(raw), 0, 'no reply while replication is pending')
+  hold.resolve()
+  for (const expected of ['+OK\r\n', '+OK\r\n', '+OK\r\n', '+OK\r\n', '$1\r\nr\r\n']) t.equal(await reply(raw), expected)
+  t.same(router.forwards.map((call) => call.consistency), ['async', 'all'])
+  // Rejected: the error reply in the write's slot, the replies after it unchanged.
+  const failing = router.holdReplication()
+  raw.write(command('SET', local, 'v2') + command('GET', remote) + command('GET', local))
+  await until(() => router.forwards.length >= 3)
+  failing.reject(new SlabcacheError('REPLICATION_TIMEOUT', 'late'))
+  t.equal(await reply(raw), '-NOREPL REPLICATION_TIMEOUT late\r\n')
+  t.equal(await reply(raw), '$1\r\nr\r\n')
+  t.equal(await reply(raw), '$2\r\nv2\r\n')
 })
