@@ -196,6 +196,8 @@ class RespConnection {
   #stalled = false
   /** Too many unsent bytes: waiting for 'drain'. */
   #draining = false
+  /** An #answered() is scheduled for the end of this I/O phase. */
+  #answerScheduled = false
   /** The client finished sending (half-close): end once everything is answered. */
   #readEnded = false
   /** QUIT or a protocol error: the connection ends after the replies; input is ignored. */
@@ -326,8 +328,18 @@ class RespConnection {
       slot.bytes = bytes
       this.#slotBytes += bytes.length
       this.#inFlight--
-      this.#answered()
+      // Answers arrive one per peer frame, many per peer socket read: send them together, once
+      // this I/O phase is over (one socket write for all, not one per forwarded reply).
+      if (!this.#answerScheduled) {
+        this.#answerScheduled = true
+        setImmediate(this.#answeredLater)
+      }
     })
+  }
+
+  readonly #answeredLater = (): void => {
+    this.#answerScheduled = false
+    this.#answered()
   }
 
   /**
@@ -342,10 +354,21 @@ class RespConnection {
     if (ready > 0) {
       const socket = this.#socket
       socket.cork()
-      for (let i = 0; i < ready; i++) {
-        const bytes = slots[i]!.bytes!
+      if (ready === 1) {
+        const bytes = slots[0]!.bytes!
         this.#slotBytes -= bytes.length
         socket.write(bytes)
+      } else {
+        // Many short replies: one copy beats one iovec each.
+        const parts: Buffer[] = []
+        let total = 0
+        for (let i = 0; i < ready; i++) {
+          const bytes = slots[i]!.bytes!
+          parts.push(bytes)
+          total += bytes.length
+        }
+        this.#slotBytes -= total
+        socket.write(Buffer.concat(parts, total))
       }
       slots.splice(0, ready)
       this.#flush()
