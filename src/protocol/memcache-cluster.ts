@@ -15,7 +15,7 @@ import { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
 import { SlabcacheError } from '../errors.js'
 import { CONTINUE, EXPIRED, NO_CREATE, type MemcacheBackend, type MemcacheCounters } from './memcache-backend.js'
 import { BinaryParse, BinaryRequest, BinaryStatus, Opcode, writeErrorResponse, writeResponseHeader } from './memcache-binary.js'
-import type { MemcacheOutput } from './memcache-output.js'
+import { MemcacheOutput } from './memcache-output.js'
 import {
   BINARY_STATUS_OF_ERROR, TEXT_SET_MODE, failureMessage, splitTagBlock, textError, textTagError, writeBinaryFailure,
   writeBinaryPeerFailure, writeBinaryStored, writeBinaryValue, writeTextCounted, writeTextDeleted, writeTextPeerFailure,
@@ -55,6 +55,17 @@ const KEYED_OPCODES: ReadonlySet<number> = new Set([
 ])
 /** Most GET-family requests one cluster batch collects before its replies are written. */
 const MAX_GET_BATCH = 256
+/**
+ * Most replies one connection queues (forwards in flight, held writes, and replies ready
+ * behind them); at this many the session stops parsing until the head settles.
+ */
+export const MAX_IN_FLIGHT = 128
+
+/** One queued reply: its bytes once its request settled (null: it had none, e.g. quiet). */
+interface ReplySlot {
+  bytes: Buffer | null
+  settled: boolean
+}
 
 export class MemcacheCluster {
   readonly #router: ClusterRouter
@@ -64,6 +75,10 @@ export class MemcacheCluster {
   readonly #out: MemcacheOutput
   /** The GET-family requests a batch parses after its first. */
   readonly #scratch = new BinaryRequest()
+  /** Replies not yet in the session's output, in request order; the head is not settled. */
+  readonly #queue: ReplySlot[] = []
+  /** Resolves the session's wait for progress (see progress()). */
+  #wake: (() => void) | null = null
 
   constructor (router: ClusterRouter, backend: MemcacheBackend, host: MemcacheClusterHost) {
     this.#router = router
@@ -78,6 +93,8 @@ export class MemcacheCluster {
     const router = this.#router
     switch (request.op) {
       case TextOp.GET: case TextOp.GETS:
+        // Behind pending replies even an all-local get is collected (copied) and queued.
+        if (this.#queue.length > 0) return this.#clusterRetrieve(request, router)
         for (let i = 0; i < request.keyCount; i++) {
           if (router.ownerOf(this.#host.tenantId, request.keys[i]!) !== null) return this.#clusterRetrieve(request, router)
         }
@@ -97,11 +114,13 @@ export class MemcacheCluster {
         const noreply = request.noreply
         const owner = router.ownerOf(this.#host.tenantId, request.keys[0]!)
         if (owner !== null) {
-          return this.#host.defer(this.#remoteText(copyTextRequest(request), router, owner), () => {}, (error) => writeTextPeerFailure(this.#out, error, noreply))
+          const out = this.#textBlocks(request) ? null : new MemcacheOutput()
+          const work = this.#remoteText(copyTextRequest(request), router, owner, out ?? this.#out)
+          return this.#start(out, work, () => {}, (error, out) => writeTextPeerFailure(out, error, noreply))
         }
         const mark = this.#out.mark()
         const state = this.#host.executeText(request)
-        return state === CONTINUE ? this.#holdReply(router, mark, (error) => writeTextPeerFailure(this.#out, error, noreply)) : state
+        return state === CONTINUE ? this.#holdReply(router, mark, (error, out) => writeTextPeerFailure(out, error, noreply)) : state
       }
       default:
         return this.#host.executeText(request)
@@ -109,24 +128,24 @@ export class MemcacheCluster {
   }
 
   /** A forwarded text write, touch, delete or incr/decr; writes its reply (the session is WAITING). */
-  async #remoteText (request: TextRequest, router: ClusterRouter, owner: NodeId): Promise<void> {
+  async #remoteText (request: TextRequest, router: ClusterRouter, owner: NodeId, out: MemcacheOutput): Promise<void> {
     const key = request.keys[0]!
     const tenantId = this.#host.tenantId
     switch (request.op) {
       case TextOp.DELETE:
-        writeTextDeleted(this.#out, this.#counters, await this.#forward(router, owner, { op: 'delete', tenantId, key }), request.noreply)
+        writeTextDeleted(out, this.#counters, await this.#forward(router, owner, { op: 'delete', tenantId, key }), request.noreply)
         return
       case TextOp.INCR: case TextOp.DECR: {
         const incr = request.op === TextOp.INCR
         const command: Command = { op: 'incr', tenantId, key, delta: incr ? request.delta : -request.delta, mode: CounterMode.MEMCACHED }
-        writeTextCounted(this.#out, this.#counters, await this.#forward(router, owner, command), incr, request.noreply)
+        writeTextCounted(out, this.#counters, await this.#forward(router, owner, command), incr, request.noreply)
         return
       }
       case TextOp.TOUCH: {
         this.#counters.cmdTouch++
         const ttlMs = this.#host.ttlMs(request.exptime)
         const command: Command = ttlMs === EXPIRED ? { op: 'delete', tenantId, key } : { op: 'touch', tenantId, key, ttlMs }
-        writeTextTouched(this.#out, this.#counters, await this.#forward(router, owner, command), request.noreply)
+        writeTextTouched(out, this.#counters, await this.#forward(router, owner, command), request.noreply)
         return
       }
       default: {
@@ -134,7 +153,7 @@ export class MemcacheCluster {
         const mode = TEXT_SET_MODE[request.op]!
         const tags = request.op === TextOp.TAG_SET ? splitTags(request.tags) : undefined
         const result = await this.#remoteStore(router, owner, key, request.value, mode, request.flags, request.exptime, request.cas, tags)
-        writeTextStored(this.#out, this.#counters, result, mode, request.noreply)
+        writeTextStored(out, this.#counters, result, mode, request.noreply)
       }
     }
   }
@@ -168,8 +187,9 @@ export class MemcacheCluster {
     }
     const held = touch ? router.replicated(router.defaultConsistency(tenantId)) : null
     const all = Promise.all(results)
-    return this.#host.defer(held === null ? all : Promise.all([all, held]).then(([settled]) => settled), (settled) => {
-      const out = this.#out
+    // gat/gats touch then read on the owner (two forwards): they wait for an empty queue and
+    // block it (#textBlocks); a get is one step per key and queues.
+    return this.#start(touch ? null : new MemcacheOutput(), held === null ? all : Promise.all([all, held]).then(([settled]) => settled), (settled, out) => {
       for (const result of settled) {
         if (result.error !== null) {
           out.writeAscii(textError(result.error))
@@ -190,7 +210,7 @@ export class MemcacheCluster {
         out.writeAscii('\r\n')
       }
       out.writeAscii(TextReply.END)
-    }, (error) => writeTextPeerFailure(this.#out, error, false))
+    }, (error, out) => writeTextPeerFailure(out, error, false))
   }
 
   /** A parsed (and authorized) binary request, as text() does. CONTINUE or a SessionState. */
@@ -215,13 +235,15 @@ export class MemcacheCluster {
     if (owner !== null) {
       if (get) return this.#binaryGetBatch(request, router, owner)
       const copy = copyBinaryRequest(request)
-      return this.#host.defer(this.#remoteBinary(copy, router, owner), () => {}, (error) => writeBinaryPeerFailure(this.#out, copy.opcode, copy.opaque, error))
+      const out = this.#binaryBlocks(request) ? null : new MemcacheOutput()
+      const work = this.#remoteBinary(copy, router, owner, out ?? this.#out)
+      return this.#start(out, work, () => {}, (error, out) => writeBinaryPeerFailure(out, copy.opcode, copy.opaque, error))
     }
     if (get) return this.#host.executeBinary(request)
     const { opcode, opaque } = request
     const mark = this.#out.mark()
     const state = this.#host.executeBinary(request)
-    return state === CONTINUE ? this.#holdReply(router, mark, (error) => writeBinaryPeerFailure(this.#out, opcode, opaque, error)) : state
+    return state === CONTINUE ? this.#holdReply(router, mark, (error, out) => writeBinaryPeerFailure(out, opcode, opaque, error)) : state
   }
 
   /**
@@ -256,8 +278,7 @@ export class MemcacheCluster {
       }
       owner = router.ownerOf(tenantId, request.key)
     }
-    return this.#host.defer(Promise.all(results), (settled) => {
-      const out = this.#out
+    return this.#enqueue(new MemcacheOutput(), Promise.all(results), (settled, out) => {
       for (let i = 0; i < settled.length; i++) {
         const request = requests[i]!
         const result = settled[i]!
@@ -266,7 +287,7 @@ export class MemcacheCluster {
           writeErrorResponse(out, request.opcode, BINARY_STATUS_OF_ERROR[result.error] ?? BinaryStatus.INTERNAL_ERROR, request.opaque, result.errorMessage)
           continue
         }
-        writeBinaryValue(this.#out, this.#counters, request, result, request.command === Opcode.GETK, true)
+        writeBinaryValue(out, this.#counters, request, result, request.command === Opcode.GETK, true)
       }
       if (trailer !== null) {
         writeErrorResponse(out, trailer.opcode, trailer.status, trailer.opaque)
@@ -276,8 +297,7 @@ export class MemcacheCluster {
   }
 
   /** A forwarded binary keyed request other than GET/GETK; writes its reply (the session is WAITING). */
-  async #remoteBinary (request: BinaryRequest, router: ClusterRouter, owner: NodeId): Promise<void> {
-    const out = this.#out
+  async #remoteBinary (request: BinaryRequest, router: ClusterRouter, owner: NodeId, out: MemcacheOutput): Promise<void> {
     const counters = this.#counters
     const tenantId = this.#host.tenantId
     const key = request.key
@@ -287,7 +307,7 @@ export class MemcacheCluster {
         if (request.command !== Opcode.TOUCH) counters.cmdGet++
         const result = await this.#remoteGetAndTouch(router, owner, key, this.#host.ttlMs(request.expiration))
         if (result.error === null) counters[result.status === StoreStatus.OK ? 'touchHits' : 'touchMisses']++
-        writeBinaryValue(this.#out, this.#counters, request, result, request.command === Opcode.GATK, request.command !== Opcode.TOUCH)
+        writeBinaryValue(out, this.#counters, request, result, request.command === Opcode.GATK, request.command !== Opcode.TOUCH)
         return
       }
       case Opcode.SET: case Opcode.ADD: case Opcode.REPLACE: {
@@ -295,7 +315,7 @@ export class MemcacheCluster {
         const mode = request.cas !== 0 ? SetMode.CAS : request.command === Opcode.SET ? SetMode.SET : request.command === Opcode.ADD ? SetMode.ADD : SetMode.REPLACE
         const result = await this.#remoteStore(router, owner, key, request.value, mode, request.flags, request.expiration, request.cas)
         if (mode === SetMode.CAS && result.error === null) counters[result.status === StoreStatus.OK ? 'casHits' : result.status === StoreStatus.EXISTS ? 'casBadval' : 'casMisses']++
-        writeBinaryStored(this.#out, request, result)
+        writeBinaryStored(out, request, result)
         return
       }
       case Opcode.TAG_SET: {
@@ -306,7 +326,7 @@ export class MemcacheCluster {
           return
         }
         const mode = request.cas !== 0 ? SetMode.CAS : SetMode.SET
-        writeBinaryStored(this.#out, request, await this.#remoteStore(router, owner, key, tagged.data, mode, request.flags, request.expiration, request.cas, tagged.tags))
+        writeBinaryStored(out, request, await this.#remoteStore(router, owner, key, tagged.data, mode, request.flags, request.expiration, request.cas, tagged.tags))
         return
       }
       case Opcode.APPEND: case Opcode.PREPEND: {
@@ -319,7 +339,7 @@ export class MemcacheCluster {
           }
         }
         const mode = request.command === Opcode.APPEND ? SetMode.APPEND : SetMode.PREPEND
-        writeBinaryStored(this.#out, request, await this.#remoteStore(router, owner, key, request.value, mode, 0, 0, 0))
+        writeBinaryStored(out, request, await this.#remoteStore(router, owner, key, request.value, mode, 0, 0, 0))
         return
       }
       case Opcode.DELETE: {
@@ -332,7 +352,7 @@ export class MemcacheCluster {
           }
         }
         const result = await this.#forward(router, owner, { op: 'delete', tenantId, key })
-        if (result.error !== null) writeBinaryFailure(this.#out, request, result.error)
+        if (result.error !== null) writeBinaryFailure(out, request, result.error)
         else if (result.status !== StoreStatus.OK) {
           counters.deleteMisses++
           writeErrorResponse(out, request.opcode, BinaryStatus.KEY_NOT_FOUND, request.opaque)
@@ -370,7 +390,7 @@ export class MemcacheCluster {
           return
         }
         if (result.error !== null) {
-          writeBinaryFailure(this.#out, request, result.error)
+          writeBinaryFailure(out, request, result.error)
           return
         }
         if (request.quiet) return
@@ -422,12 +442,141 @@ export class MemcacheCluster {
    * awaited, takes that reply out (a copy) and writes it back once `replicated()` resolves;
    * on rejection (REPLICATION_TIMEOUT) `fail` answers instead. Allocates only when holding.
    */
-  #holdReply (router: ClusterRouter, mark: number, fail: (error: unknown) => void): number {
+  #holdReply (router: ClusterRouter, mark: number, fail: (error: unknown, out: MemcacheOutput) => void): number {
     const held = router.replicated(router.defaultConsistency(this.#host.tenantId))
     if (held === null) return CONTINUE
     const reply = this.#out.copySince(mark)
     this.#out.rollback(mark)
-    return this.#host.defer(held, () => { if (reply.length > 0) this.#out.writeBytes(reply) }, fail)
+    return this.#enqueue(new MemcacheOutput(), held, (_, out) => { if (reply.length > 0) out.writeBytes(reply) }, fail)
+  }
+
+  // ── the reply queue ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * Starts `work`: blocking (out null: the session waits for it, which it may only do with an
+   * empty queue, and its reply goes straight to the session's output) or queued in `out`.
+   */
+  #start<T> (out: MemcacheOutput | null, work: Promise<T>, reply: (value: T, out: MemcacheOutput) => void,
+    fail: (error: unknown, out: MemcacheOutput) => void): number {
+    if (out !== null) return this.#enqueue(out, work, reply, fail)
+    const main = this.#out
+    return this.#host.defer(work, (value) => reply(value, main), (error) => fail(error, main))
+  }
+
+  /**
+   * Queues `work` behind the replies already pending; `reply` (or `fail`) writes its answer
+   * into `out`, which moves to the session's output once every reply before it did. CONTINUE
+   * while fewer than MAX_IN_FLIGHT replies are queued, else the session waits. Allocates.
+   */
+  #enqueue<T> (out: MemcacheOutput, work: Promise<T>, reply: (value: T, out: MemcacheOutput) => void,
+    fail: (error: unknown, out: MemcacheOutput) => void): number {
+    const slot: ReplySlot = { bytes: null, settled: false }
+    this.#queue.push(slot)
+    work.then((value) => reply(value, out), (error: unknown) => fail(error, out)).then(() => {
+      this.#settle(slot, out)
+    }, () => {
+      // A throw in a reply writer (a bug): this connection closes after what is queued.
+      this.#host.close()
+      this.#settle(slot, out)
+    })
+    return this.#queue.length < MAX_IN_FLIGHT ? CONTINUE : this.#host.defer(this.progress(), () => {}, () => {})
+  }
+
+  #settle (slot: ReplySlot, out: MemcacheOutput): void {
+    slot.bytes = out.take()
+    slot.settled = true
+    const queue = this.#queue
+    if (queue[0] !== slot) return
+    // The head settled: it and every settled reply behind it leave, in request order.
+    let done = 0
+    while (done < queue.length && queue[done]!.settled) {
+      const bytes = queue[done]!.bytes
+      if (bytes !== null) this.#out.writeBytes(bytes)
+      done++
+    }
+    queue.splice(0, done)
+    const wake = this.#wake
+    this.#wake = null
+    if (wake !== null) wake()
+  }
+
+  /** Replies are queued (a forward or a held write is pending, or ready behind one that is). */
+  get queued (): boolean { return this.#queue.length > 0 }
+
+  /** MAX_IN_FLIGHT replies are queued: take no request until the head settled. */
+  get full (): boolean { return this.#queue.length >= MAX_IN_FLIGHT }
+
+  /**
+   * Resolves once the head of the queue settled and its replies (and those ready behind it)
+   * are in the session's output. Only the session waits on it, one wait at a time.
+   */
+  progress (): Promise<void> {
+    return new Promise((resolve) => { this.#wake = resolve })
+  }
+
+  /**
+   * After a step ran with replies queued: what it wrote to the session's output since `mark`
+   * (a local reply, a protocol error) joins the queue as a ready reply, so it leaves in order.
+   * Allocates a copy when there is one.
+   */
+  capture (mark: number): void {
+    const out = this.#out
+    if (out.pendingBytes === 0 || this.#queue.length === 0) return
+    const bytes = out.copySince(mark)
+    if (bytes.length === 0) return
+    out.rollback(mark)
+    this.#queue.push({ bytes, settled: true })
+  }
+
+  /** With replies queued: whether this text request must wait until they left (see #textBlocks). */
+  mustWaitText (request: TextRequest): boolean {
+    return this.#queue.length > 0 && this.#textBlocks(request)
+  }
+
+  /** With replies queued: whether this binary request must wait until they left (see #binaryBlocks). */
+  mustWaitBinary (request: BinaryRequest): boolean {
+    return this.#queue.length > 0 && this.#binaryBlocks(request)
+  }
+
+  /**
+   * Whether a text request runs alone (queue empty, nothing after it until it is done): all
+   * that changes connection or node-wide state (flush_all, verbosity, quit, tag_invalidate),
+   * stats/version, gat/gats, and a forwarded store whose exptime is past (a set, then a
+   * delete: a later request on that key must not run between the two).
+   */
+  #textBlocks (request: TextRequest): boolean {
+    switch (request.op) {
+      case TextOp.GET: case TextOp.GETS: case TextOp.DELETE: case TextOp.INCR: case TextOp.DECR: case TextOp.TOUCH:
+      case TextOp.APPEND: case TextOp.PREPEND:
+        return false
+      case TextOp.SET: case TextOp.ADD: case TextOp.REPLACE: case TextOp.CAS: case TextOp.TAG_SET:
+        return this.#host.ttlMs(request.exptime) === EXPIRED && this.#router.ownerOf(this.#host.tenantId, request.keys[0]!) !== null
+      default:
+        return true
+    }
+  }
+
+  /**
+   * The binary counterpart of #textBlocks: every unkeyed opcode (SASL, FLUSH, NOOP, QUIT,
+   * VERBOSITY, STAT, VERSION, TAG_INVALIDATE), and forwards of more than one step: TOUCH/GAT
+   * (touch, then get), a cas check before APPEND/PREPEND/DELETE/INCR/DECR, INCR/DECR that may
+   * create the item (incr, then add), a store whose exptime is past.
+   */
+  #binaryBlocks (request: BinaryRequest): boolean {
+    const command = request.command
+    if (!KEYED_OPCODES.has(command)) return true
+    if (command === Opcode.GET || command === Opcode.GETK) return false
+    if (this.#router.ownerOf(this.#host.tenantId, request.key) === null) return false
+    switch (command) {
+      case Opcode.SET: case Opcode.ADD: case Opcode.REPLACE: case Opcode.TAG_SET:
+        return this.#host.ttlMs(request.expiration) === EXPIRED
+      case Opcode.APPEND: case Opcode.PREPEND: case Opcode.DELETE:
+        return request.cas !== 0
+      case Opcode.INCREMENT: case Opcode.DECREMENT:
+        return request.cas !== 0 || request.expiration !== NO_CREATE
+      default: // TOUCH, GAT, GATK
+        return true
+    }
   }
 
 }

@@ -188,7 +188,11 @@ export class MemcacheSession {
 
   /** Handles buffered requests until input runs out, output is full, a Promise is pending or the connection must close. */
   run (): SessionState {
-    if (this.#closing) return SessionState.CLOSING
+    if (this.#closing) {
+      // Replies still queued (cluster mode) leave before the connection closes.
+      if (this.#cluster === null || !this.#cluster.queued) return SessionState.CLOSING
+      return this.pending !== null ? SessionState.WAITING : this.#waitReplies()
+    }
     if (this.pending !== null) return SessionState.WAITING
     for (;;) {
       if (this.output.pendingBytes >= OUTPUT_HIGH_WATER_BYTES) {
@@ -199,17 +203,45 @@ export class MemcacheSession {
       if (this.#retrievalNext >= 0) {
         state = this.#retrieve(this.#retrievalKeys, this.#retrievalKeys.length)
       } else {
-        if (this.#start === this.#end) return SessionState.IDLE
+        if (this.#start === this.#end) return this.#cluster !== null && this.#cluster.queued ? this.#waitReplies() : SessionState.IDLE
         if (this.#protocol === Protocol.UNKNOWN) this.#protocol = this.#input[this.#start] === REQUEST_MAGIC ? Protocol.BINARY : Protocol.TEXT
-        const due = this.#backend.dueFlush(this.tenantId)
-        if (due !== null) {
-          this.#wait(due, () => {})
-          return SessionState.WAITING
+        if (this.#cluster !== null && this.#cluster.queued) {
+          state = this.#stepQueued(this.#cluster)
+        } else {
+          const due = this.#backend.dueFlush(this.tenantId)
+          if (due !== null) {
+            this.#wait(due, () => {})
+            return SessionState.WAITING
+          }
+          state = this.#protocol === Protocol.TEXT ? this.#stepText() : this.#stepBinary()
         }
-        state = this.#protocol === Protocol.TEXT ? this.#stepText() : this.#stepBinary()
       }
       if (state !== CONTINUE) return state as SessionState
     }
+  }
+
+  /**
+   * One request while replies are queued behind a pending forward (cluster mode): what it
+   * writes at once joins the queue, so replies still leave in request order. A request that
+   * must run alone (MemcacheCluster#textBlocks), a delayed flush that came due, a parser
+   * discarding a rejected body (re-parsing could not be undone), a full queue and a lost
+   * framing all wait for the queue to empty.
+   */
+  #stepQueued (cluster: MemcacheCluster): number {
+    const text = this.#protocol === Protocol.TEXT
+    if (cluster.full || (text ? this.#text.swallowing : this.#binary.swallowing)) return this.#waitReplies()
+    const mark = this.output.mark()
+    const state = text ? this.#stepText() : this.#stepBinary()
+    cluster.capture(mark)
+    // Out of input (or closing) with replies queued: nothing would wake the server once they
+    // settle, so wait for them (reading resumes when the queue is empty, IDLE).
+    return (state === SessionState.IDLE || state === SessionState.CLOSING) && cluster.queued ? this.#waitReplies() : state
+  }
+
+  /** WAITING until the head of the cluster reply queue settled. */
+  #waitReplies (): SessionState {
+    this.pending = this.#cluster!.progress().then(() => { this.pending = null })
+    return SessionState.WAITING
   }
 
   // ── text ─────────────────────────────────────────────────────────────────────────────
@@ -222,6 +254,8 @@ export class MemcacheSession {
     }
     const request = this.#textRequest
     const kind = this.#text.parse(this.#input, this.#start, this.#end, request)
+    // Left in the input (not consumed) to be parsed again once the queued replies are out.
+    if (this.#cluster !== null && kind === TextParse.REQUEST && this.#cluster.mustWaitText(request)) return this.#waitReplies()
     this.#consume(this.#text.consumed)
     switch (kind) {
       case TextParse.NEED_MORE: return SessionState.IDLE
@@ -384,6 +418,7 @@ export class MemcacheSession {
   #stepBinary (): number {
     const request = this.#binaryRequest
     const kind = this.#binary.parse(this.#input, this.#start, this.#end, request)
+    if (this.#cluster !== null && kind === BinaryParse.REQUEST && this.#cluster.mustWaitBinary(request)) return this.#waitReplies()
     this.#consume(this.#binary.consumed)
     switch (kind) {
       case BinaryParse.NEED_MORE: return SessionState.IDLE
