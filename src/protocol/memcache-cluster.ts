@@ -4,10 +4,16 @@
  * forwarded whole (composed requests as a sequence of forwarded Commands) and their reply
  * written once the owner answered; get/gets and GET pipelines forward every remote key at once;
  * flush_all and tag_invalidate fan out to every peer; a local write's reply is held until
- * replication acknowledges it. Thread: main (L1: the router does the I/O). Owns: nothing but
- * a scratch request; the session owns input, output, tenant and the pending Promise.
- * Invariant: whatever is pending, the session is WAITING (host.defer) and parses nothing
- * further, so replies keep request order, quiet ones included.
+ * replication acknowledges it. Thread: main (L1: the router does the I/O). Owns: the reply
+ * queue (replies not yet in the session's output) and a scratch request; the session owns
+ * input, output, tenant and the pending Promise.
+ * Pipelining: a one-step forward, a get, or a held write queues its reply in its own
+ * MemcacheOutput and the session goes on parsing; replies move to the session's output in
+ * request order as the head of the queue settles. A request that must run alone (#textBlocks,
+ * #binaryBlocks: state changes, fan-outs, forwards of several steps, where a later request on
+ * the key could slip between the steps) waits for an empty queue and then blocks the session
+ * (host.defer) until it is done. Requests on one key reach its owner in order: one-step
+ * forwards are sent in request order over one peer link and run there on arrival.
  */
 import type { ClusterRouter, ConsistencyMode, NodeId } from '../cluster/cluster-types.js'
 import { Result, type Command } from '../command/command.js'

@@ -9,17 +9,20 @@
  * (memcache-cluster.ts: forwarding, fan-out, replication holds); without a router that costs
  * one null check per request. Reply writers live in memcache-replies.ts, the seams (backend,
  * counters, SessionState) in memcache-backend.ts. `stats` always shows this node alone.
- * Invariants: replies leave in request order — any request may be pending (a flush, a forward,
- * a held write): processing stops until it settles (later requests, quiet ones included, are
- * not run early: a set after a flush must survive it); one request's commands run back to back
+ * Invariants: replies leave in request order. Single node, any pending request (a flush, a
+ * SASL check) stops processing until it settles (later requests, quiet ones included, are not
+ * run early: a set after a flush must survive it). Cluster mode, forwards and held writes queue
+ * their replies (at most MAX_IN_FLIGHT) while later requests run: a local one at once, its reply
+ * queued behind (#stepQueued); a request that must run alone waits, unparsed, for the queue to
+ * empty, then blocks it as a single-node flush does. One request's commands run back to back
  * on the main thread, so a local composed request (touch + get, get + compare + delete) is
  * atomic with respect to other clients (a forwarded one runs as a sequence of forwards); the
  * input holds at most one incomplete request plus the last chunk pushed (the parsers bound
  * requests), and run() stops once OUTPUT_HIGH_WATER_BYTES of replies are pending.
  */
 import type { ClusterRouter } from '../cluster/cluster-types.js'
-import type { Command, Result } from '../command/command.js'
-import { CounterMode, SetMode, StoreStatus } from '../core/store-status.js'
+import type { Result } from '../command/command.js'
+import { SetMode, StoreStatus } from '../core/store-status.js'
 import { ERROR_CATALOG } from '../errors.js'
 import { CONTINUE, EXPIRED, NO_CREATE, SessionState, type MemcacheBackend, type MemcacheCounters, type MemcacheLimits } from './memcache-backend.js'
 import {
@@ -27,6 +30,7 @@ import {
   writeResponseHeader
 } from './memcache-binary.js'
 import { MemcacheCluster, runOnEveryNode } from './memcache-cluster.js'
+import { MemcacheLocalCommands } from './memcache-local-commands.js'
 import { MemcacheOutput } from './memcache-output.js'
 import {
   TEXT_SET_MODE, splitTagBlock, textError, textTagError, writeBinaryFailure, writeBinaryStored, writeBinaryValue,
@@ -48,12 +52,6 @@ const EMPTY = Buffer.alloc(0)
 export const TEXT_AUTH_REQUIRED = 'CLIENT_ERROR authentication required: the text protocol has no login; use the binary protocol with SASL PLAIN\r\n'
 
 const Protocol = { UNKNOWN: 0, TEXT: 1, BINARY: 2 } as const
-
-type GetCommand = Extract<Command, { op: 'get' }>
-type SetCommand = Extract<Command, { op: 'set' }>
-type KeyCommand = Extract<Command, { op: 'delete' }>
-type TouchCommand = Extract<Command, { op: 'touch' }>
-type IncrCommand = Extract<Command, { op: 'incr' }>
 
 /**
  * One connection. The server pushes each chunk it reads, calls run(), writes `output.take()`
@@ -91,18 +89,14 @@ export class MemcacheSession {
   #retrievalNext = -1
   /** Output mark at the retrieval's start, or -1 once replies were taken (no rollback then). */
   #retrievalMark = -1
-  // Reused commands (no allocation per request).
-  readonly #get: GetCommand = { op: 'get', tenantId: 0, key: EMPTY, sink: null }
-  readonly #set: SetCommand = { op: 'set', tenantId: 0, key: EMPTY, value: EMPTY, mode: SetMode.SET, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0 }
-  readonly #delete: KeyCommand = { op: 'delete', tenantId: 0, key: EMPTY }
-  readonly #touch: TouchCommand = { op: 'touch', tenantId: 0, key: EMPTY, ttlMs: 0 }
-  readonly #incr: IncrCommand = { op: 'incr', tenantId: 0, key: EMPTY, delta: 0n, mode: CounterMode.MEMCACHED }
-  readonly #invalidateTag: Extract<Command, { op: 'invalidateTag' }> = { op: 'invalidateTag', tenantId: 0, tag: EMPTY }
+  /** This node's commands for the connection's tenant (reused Commands: no allocation per request). */
+  readonly #local: MemcacheLocalCommands
 
   constructor (backend: MemcacheBackend, limits: MemcacheLimits) {
     this.#backend = backend
     this.#counters = backend.counters
     this.#router = backend.router ?? null
+    this.#local = new MemcacheLocalCommands(backend, this)
     this.#text = new MemcacheTextParser({
       maxKeyBytes: Math.min(TEXT_MAX_KEY_BYTES, limits.maxKeyBytes),
       maxValueBytes: limits.maxValueBytes,
@@ -117,9 +111,9 @@ export class MemcacheSession {
         output: this.output,
         executeText: (request) => this.#executeText(request),
         executeBinary: (request) => this.#executeBinary(request),
-        get: (key) => this.#run(this.#keyCommand(this.#get, key)),
-        getAndTouch: (key, ttlMs) => this.#getAndTouch(key, ttlMs),
-        ttlMs: (exptime) => this.#ttlMs(exptime),
+        get: (key) => this.#local.get(key),
+        getAndTouch: (key, ttlMs) => this.#local.getAndTouch(key, ttlMs),
+        ttlMs: (exptime) => this.#local.ttlMs(exptime),
         defer: (work, reply, fail) => this.#defer(work, reply, fail),
         nextGet: (request) => this.#nextGet(request),
         close: () => { this.#closing = true }
@@ -283,28 +277,25 @@ export class MemcacheSession {
       case TextOp.TAG_SET:
         return this.#textStore(request)
       case TextOp.TAG_INVALIDATE: {
-        const command = this.#invalidateTag
-        command.tenantId = this.tenantId
-        command.tag = request.tags
-        const result = this.#run(command)
+        const result = this.#local.invalidateTag(request.tags)
         const reply = result.error === null ? `${result.count}\r\n` : textTagError(result)
         if (!request.noreply) out.writeAscii(reply)
         return CONTINUE
       }
       case TextOp.DELETE:
-        writeTextDeleted(this.output, this.#counters, this.#run(this.#keyCommand(this.#delete, request.keys[0]!)), request.noreply)
+        writeTextDeleted(this.output, this.#counters, this.#local.delete(request.keys[0]!), request.noreply)
         return CONTINUE
       case TextOp.INCR: case TextOp.DECR: {
         const incr = request.op === TextOp.INCR
-        writeTextCounted(this.output, this.#counters, this.#counter(request.keys[0]!, incr ? request.delta : -request.delta), incr, request.noreply)
+        writeTextCounted(this.output, this.#counters, this.#local.counter(request.keys[0]!, incr ? request.delta : -request.delta), incr, request.noreply)
         return CONTINUE
       }
       case TextOp.TOUCH: {
         this.#counters.cmdTouch++
-        const ttlMs = this.#ttlMs(request.exptime)
+        const ttlMs = this.#local.ttlMs(request.exptime)
         const key = request.keys[0]!
         // An exptime already past: the item is touched into expiry, i.e. removed.
-        const result = ttlMs === EXPIRED ? this.#run(this.#keyCommand(this.#delete, key)) : this.#touchKey(key, ttlMs)
+        const result = ttlMs === EXPIRED ? this.#local.delete(key) : this.#local.touchKey(key, ttlMs)
         writeTextTouched(this.output, this.#counters, result, request.noreply)
         return CONTINUE
       }
@@ -358,7 +349,7 @@ export class MemcacheSession {
     const op = this.#retrievalOp
     const touch = op === TextOp.GAT || op === TextOp.GATS
     const withCas = op === TextOp.GETS || op === TextOp.GATS
-    const ttlMs = touch ? this.#ttlMs(this.#retrievalExptime) : 0
+    const ttlMs = touch ? this.#local.ttlMs(this.#retrievalExptime) : 0
     const counters = this.#counters
     for (let i = this.#retrievalNext; i < count; i++) {
       if (out.pendingBytes >= OUTPUT_HIGH_WATER_BYTES) {
@@ -372,10 +363,10 @@ export class MemcacheSession {
       let result: Result
       if (touch) {
         counters.cmdTouch++
-        result = this.#getAndTouch(key, ttlMs)
+        result = this.#local.getAndTouch(key, ttlMs)
         if (result.error === null) counters[result.status === StoreStatus.OK ? 'touchHits' : 'touchMisses']++
       } else {
-        result = this.#run(this.#keyCommand(this.#get, key))
+        result = this.#local.get(key)
       }
       counters.cmdGet++
       if (result.error !== null) {
@@ -409,7 +400,7 @@ export class MemcacheSession {
     const mode = TEXT_SET_MODE[request.op]!
     // tag_set allocates its tag list (an extension, off memcached's hot path).
     const tags = request.op === TextOp.TAG_SET ? splitTags(request.tags) : undefined
-    writeTextStored(this.output, this.#counters, this.#store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas, tags), mode, request.noreply)
+    writeTextStored(this.output, this.#counters, this.#local.store(request.keys[0]!, request.value, mode, request.flags, request.exptime, request.cas, tags), mode, request.noreply)
     return CONTINUE
   }
 
@@ -448,17 +439,14 @@ export class MemcacheSession {
         // A hit's value is copied by the store straight to its place in the reply, after the
         // 24-byte header, 4 bytes of flags and (GETK) the key, which #binaryValue then writes.
         const withKey = request.command === Opcode.GETK
-        const get = this.#keyCommand(this.#get, request.key)
         out.expectValue(24 + 4 + (withKey ? request.key.length : 0))
-        get.sink = out
-        const result = this.#run(get)
-        get.sink = null
+        const result = this.#local.get(request.key, out)
         writeBinaryValue(this.output, this.#counters, request, result, withKey, true, true)
         return CONTINUE
       }
       case Opcode.TOUCH: case Opcode.GAT: case Opcode.GATK: {
         counters.cmdTouch++
-        const result = this.#getAndTouch(request.key, this.#ttlMs(request.expiration))
+        const result = this.#local.getAndTouch(request.key, this.#local.ttlMs(request.expiration))
         if (result.error === null) counters[result.status === StoreStatus.OK ? 'touchHits' : 'touchMisses']++
         if (request.command !== Opcode.TOUCH) counters.cmdGet++
         writeBinaryValue(this.output, this.#counters, request, result, request.command === Opcode.GATK, request.command !== Opcode.TOUCH)
@@ -468,7 +456,7 @@ export class MemcacheSession {
         counters.cmdSet++
         // A cas turns any of the three into a compare-and-swap (memcached's process_bin_update).
         const mode = request.cas !== 0 ? SetMode.CAS : request.command === Opcode.SET ? SetMode.SET : request.command === Opcode.ADD ? SetMode.ADD : SetMode.REPLACE
-        const result = this.#store(request.key, request.value, mode, request.flags, request.expiration, request.cas)
+        const result = this.#local.store(request.key, request.value, mode, request.flags, request.expiration, request.cas)
         if (mode === SetMode.CAS && result.error === null) counters[result.status === StoreStatus.OK ? 'casHits' : result.status === StoreStatus.EXISTS ? 'casBadval' : 'casMisses']++
         writeBinaryStored(this.output, request, result)
         return CONTINUE
@@ -481,15 +469,12 @@ export class MemcacheSession {
           return CONTINUE
         }
         const mode = request.cas !== 0 ? SetMode.CAS : SetMode.SET
-        const result = this.#store(request.key, tagged.data, mode, request.flags, request.expiration, request.cas, tagged.tags)
+        const result = this.#local.store(request.key, tagged.data, mode, request.flags, request.expiration, request.cas, tagged.tags)
         writeBinaryStored(this.output, request, result)
         return CONTINUE
       }
       case Opcode.TAG_INVALIDATE: {
-        const command = this.#invalidateTag
-        command.tenantId = this.tenantId
-        command.tag = request.key
-        const result = this.#run(command)
+        const result = this.#local.invalidateTag(request.key)
         if (result.error !== null) {
           writeBinaryFailure(this.output, request, result.error, result.errorMessage)
           return CONTINUE
@@ -507,7 +492,7 @@ export class MemcacheSession {
             return CONTINUE
           }
         }
-        const result = this.#store(request.key, request.value, request.command === Opcode.APPEND ? SetMode.APPEND : SetMode.PREPEND, 0, 0, 0)
+        const result = this.#local.store(request.key, request.value, request.command === Opcode.APPEND ? SetMode.APPEND : SetMode.PREPEND, 0, 0, 0)
         writeBinaryStored(this.output, request, result)
         return CONTINUE
       }
@@ -520,7 +505,7 @@ export class MemcacheSession {
             return CONTINUE
           }
         }
-        const result = this.#run(this.#keyCommand(this.#delete, request.key))
+        const result = this.#local.delete(request.key)
         if (result.error !== null) writeBinaryFailure(this.output, request, result.error)
         else if (result.status !== StoreStatus.OK) {
           counters.deleteMisses++
@@ -623,7 +608,7 @@ export class MemcacheSession {
         return
       }
     }
-    let result = this.#counter(request.key, incr ? request.delta : -request.delta)
+    let result = this.#local.counter(request.key, incr ? request.delta : -request.delta)
     let value = result.counter
     if (result.status === StoreStatus.NOT_FOUND && result.error === null) {
       counters[incr ? 'incrMisses' : 'decrMisses']++
@@ -632,7 +617,7 @@ export class MemcacheSession {
         return
       }
       value = request.initial
-      result = this.#store(request.key, Buffer.from(value.toString(), 'latin1'), SetMode.ADD, 0, request.expiration, 0)
+      result = this.#local.store(request.key, Buffer.from(value.toString(), 'latin1'), SetMode.ADD, 0, request.expiration, 0)
       if (result.error === null && result.status !== StoreStatus.OK) {
         writeErrorResponse(out, request.opcode, BinaryStatus.ITEM_NOT_STORED, request.opaque)
         return
@@ -658,7 +643,7 @@ export class MemcacheSession {
    * KEY_NOT_FOUND if absent, KEY_EXISTS if its cas differs (or the lookup failed).
    */
   #casCheck (key: Buffer, cas: number): number {
-    const result = this.#run(this.#keyCommand(this.#get, key))
+    const result = this.#local.get(key)
     if (result.error === null && result.status === StoreStatus.NOT_FOUND) return BinaryStatus.KEY_NOT_FOUND
     return result.error === null && result.cas === cas ? BinaryStatus.SUCCESS : BinaryStatus.KEY_EXISTS
   }
@@ -718,75 +703,6 @@ export class MemcacheSession {
     return kind
   }
 
-  // ── commands shared by both protocols ───────────────────────────────────────────────
-
-  /**
-   * A write in `mode`. An exptime already in the past stores the item (conditions apply, so
-   * add/replace/cas answer as usual) and removes it at once, as memcached's items then vanish;
-   * append/prepend keep the old item's flags and expiry, so their exptime is ignored.
-   */
-  #store (key: Buffer, value: Buffer, mode: SetMode, flags: number, exptime: number, cas: number, tags?: readonly Uint8Array[]): Result {
-    const concat = mode === SetMode.APPEND || mode === SetMode.PREPEND
-    const ttlMs = concat ? 0 : this.#ttlMs(exptime)
-    const command = this.#set
-    command.tenantId = this.tenantId
-    command.key = key
-    command.value = value
-    command.mode = mode
-    command.ttlMs = ttlMs === EXPIRED ? 0 : ttlMs
-    command.flags = flags
-    command.casExpected = cas
-    command.tags = tags
-    const result = this.#run(command)
-    command.tags = undefined
-    if (ttlMs === EXPIRED && result.error === null && result.status === StoreStatus.OK) {
-      const cas = result.cas
-      this.#run(this.#keyCommand(this.#delete, key))
-      // The delete reused the Result: restore what the caller reads.
-      result.status = StoreStatus.OK
-      result.error = null
-      result.cas = cas
-    }
-    return result
-  }
-
-  #counter (key: Buffer, delta: bigint): Result {
-    const command = this.#incr
-    command.tenantId = this.tenantId
-    command.key = key
-    command.delta = delta
-    return this.#run(command)
-  }
-
-  #touchKey (key: Buffer, ttlMs: number): Result {
-    const command = this.#touch
-    command.tenantId = this.tenantId
-    command.key = key
-    command.ttlMs = ttlMs
-    return this.#run(command)
-  }
-
-  /** Touch then read (one atomic step on the main thread); an exptime already past reads then removes. */
-  #getAndTouch (key: Buffer, ttlMs: number): Result {
-    if (ttlMs === EXPIRED) {
-      const result = this.#run(this.#keyCommand(this.#get, key))
-      if (result.error !== null || result.status !== StoreStatus.OK) return result
-      // Copy the read out before the delete reuses the Result and its scratch value.
-      const value = Buffer.from(result.value!.subarray(0, result.valueLength))
-      const { flags, cas } = result
-      this.#run(this.#keyCommand(this.#delete, key))
-      result.reset()
-      result.value = value
-      result.valueLength = value.length
-      result.flags = flags
-      result.cas = cas
-      return result
-    }
-    const touched = this.#touchKey(key, ttlMs)
-    if (touched.error !== null || touched.status !== StoreStatus.OK) return touched
-    return this.#run(this.#keyCommand(this.#get, key))
-  }
-
   /**
    * Flushes this tenant now (cancelling a delayed flush), on every node in cluster mode;
    * `reply` runs once it is done.
@@ -821,28 +737,6 @@ export class MemcacheSession {
       this.pending = null
       done(null)
     })
-  }
-
-  #keyCommand<C extends GetCommand | KeyCommand> (command: C, key: Buffer): C {
-    command.tenantId = this.tenantId
-    command.key = key
-    return command
-  }
-
-  /** Runs an O(1) command, which the engine answers synchronously. */
-  #run (command: Command): Result {
-    const result = this.#backend.execute(command)
-    if (result instanceof Promise) throw new Error(`engine returned a Promise for inline command '${command.op}'`)
-    return result
-  }
-
-  /** ttl for an exptime in seconds: 0 = none, ≤ 30 days relative, else a Unix time; EXPIRED if already past. */
-  #ttlMs (exptime: number): number {
-    if (exptime === 0) return 0
-    if (exptime < 0) return EXPIRED
-    if (exptime <= MAX_RELATIVE_EXPTIME_S) return exptime * 1000
-    const ttlMs = exptime * 1000 - this.#backend.clock.nowMs()
-    return ttlMs > 0 ? ttlMs : EXPIRED
   }
 
   /** Absolute time in ms of a positive delay/exptime in memcached's relative-or-Unix form. */
