@@ -196,7 +196,7 @@ t.test('no router - a backend without one never routes', async (t) => {
   t.same([router.forwarded.length, router.replicatedCalls], [0, 0])
 })
 
-const setReply = (outcome: number): Result => { const result = new Result(); result.status = outcome; return result }
+const setReply = (outcome: StoreStatus): Result => { const result = new Result(); result.status = outcome; return result }
 const counted = (counter: bigint): Result => { const result = new Result(); result.counter = counter; return result }
 
 t.test('pipelined forwards - run at once, settle in any order, replies leave in request order; local requests run at once', async (t) => {
