@@ -211,6 +211,9 @@ export class MemcacheBinaryParser {
     this.#limits = limits
   }
 
+  /** Whether the parser is discarding a rejected frame's body. */
+  get swallowing (): boolean { return this.#swallow > 0 }
+
   /** Parses one frame from buf[start, end); see BinaryParse for the answers. */
   parse (buf: Buffer, start: number, end: number, request: BinaryRequest): BinaryParse {
     this.consumed = 0

@@ -379,3 +379,37 @@ t.test('stats - shows this node, named', async (t) => {
   for (let line = await client.line(); line !== 'END'; line = await client.line()) lines.push(line)
   t.ok(lines.includes('STAT slabcache_cluster_node node-1'))
 })
+
+t.test('pipelining - forwards overlap, owners answer out of order, replies leave in request order', async (t) => {
+  cluster.setForwardDelay((seq) => 6 - (seq % 6))
+  t.teardown(() => cluster.setForwardDelay(null))
+  cluster.forwardStats.maxInFlight = 0
+  // Keys on every node (node 1 is local): each key's requests stay in order on its owner.
+  const keys = Array.from({ length: 24 }, (_, i) => keyOf(i % 3, 'pipe'))
+  const client = await RawClient.open(t, port(1))
+  let script = ''
+  const expected: string[] = []
+  keys.forEach((key, i) => { script += `set ${key} 0 0 ${String(i).length}\r\n${i}\r\n`; expected.push('STORED') })
+  keys.forEach((key, i) => { script += `incr ${key} 100\r\n`; expected.push(String(i + 100)) })
+  keys.forEach((key) => { script += `delete ${key} noreply\r\nget ${key}\r\n`; expected.push('END') })
+  script += 'version\r\n'
+  expected.push(`VERSION ${servers[1]!.backend.version}`)
+  client.write(script)
+  t.same(await client.lines(expected.length), expected)
+  t.ok(cluster.forwardStats.maxInFlight > 1, `forwards overlapped (at most ${cluster.forwardStats.maxInFlight} at once)`)
+
+  cluster.forwardStats.maxInFlight = 0
+  const binary = await RawClient.open(t, port(1))
+  binary.write(Buffer.concat([...keys.map((key, i) => binaryFrame(OP.SETQ, { key, extras: u32(i, 0), value: `b${i}`, opaque: i })), binaryFrame(OP.NOOP, { opaque: 998 })]))
+  t.same((await binary.untilNoop()).map((r) => r.opaque), [998], 'quiet successes answer nothing')
+  t.ok(cluster.forwardStats.maxInFlight > 1, `binary SETQ forwards overlapped (at most ${cluster.forwardStats.maxInFlight} at once)`)
+  const frames: Buffer[] = []
+  keys.forEach((key, i) => frames.push(binaryFrame(OP.GETK, { key, opaque: 100 + i })))
+  keys.forEach((key, i) => frames.push(binaryFrame(OP.DELETEQ, { key, opaque: 200 + i })))
+  frames.push(binaryFrame(OP.NOOP, { opaque: 999 }))
+  binary.write(Buffer.concat(frames))
+  const responses = await binary.untilNoop()
+  t.same(responses.map((r) => [r.opaque, r.status, r.key, r.value.toString()]),
+    [...keys.map((key, i) => [100 + i, 0, key, `b${i}`]), [999, 0, '', '']], 'GETKs in request order, quiet deletes silent, NOOP last')
+  t.same(keys.map((key, i) => heldBy(i % 3, key)), keys.map(() => false), 'every DELETEQ ran on its owner')
+})

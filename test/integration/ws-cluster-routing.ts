@@ -68,3 +68,15 @@ t.test('stream - flush fans out to every node', async (t) => {
   await stream.flush()
   t.same(keys.map((key, node) => heldBy(node, key)), [false, false, false])
 })
+
+t.test('stream - pipelined forwards overlap; owners answering out of order still reply in request order', async (t) => {
+  cluster.setForwardDelay((seq) => 5 - (seq % 5))
+  t.teardown(() => cluster.setForwardDelay(null))
+  cluster.forwardStats.maxInFlight = 0
+  const keys = Array.from({ length: 20 }, (_, i) => keyOf(i % 3))
+  await Promise.all(keys.map(async (key, i) => await stream.set(key, `p${i}`)))
+  t.ok(cluster.forwardStats.maxInFlight > 1, `forwarded sets overlapped (at most ${cluster.forwardStats.maxInFlight} at once)`)
+  const values = await Promise.all(keys.map(async (key) => await stream.get(key)))
+  t.same(values.map((item) => text(item?.value)), keys.map((_, i) => `p${i}`))
+  t.same(keys.map((key, i) => heldBy(i % 3, key)), keys.map(() => true), 'each key on its owner')
+})

@@ -3,6 +3,7 @@ import type { ClusterRouter, ClusterStatus, ConsistencyMode, NodeId } from '../.
 import { Result, type Command } from '../../src/command/command.js'
 import { StoreStatus } from '../../src/core/store-status.js'
 import { SlabcacheError } from '../../src/errors.js'
+import { MAX_IN_FLIGHT } from '../../src/protocol/memcache-cluster.js'
 import { MemcacheCounters, MemcacheSession, SessionState, type MemcacheBackend } from '../../src/protocol/memcache-session.js'
 import { ManualClock } from '../../src/util/clock.js'
 
@@ -85,7 +86,7 @@ t.test('get - remote keys answered out of order still reply in key order; local 
   t.equal(text(session), 'VALUE r1 4 3\r\none\r\nVALUE l1 0 5\r\nlocal\r\nVALUE r3 4 5\r\nthree\r\nEND\r\nVERSION 1.6.0-test\r\n')
 })
 
-t.test('SETQ - a quiet forwarded write holds back the requests behind it; its key and value survive new input', async (t) => {
+t.test('SETQ - a quiet forwarded write: its key and value survive new input; the GETK behind it answers after it', async (t) => {
   const { router, backend, session } = setup()
   const setq = Buffer.alloc(24 + 8 + 2 + 5)
   setq[0] = 0x80
@@ -107,7 +108,7 @@ t.test('SETQ - a quiet forwarded write holds back the requests behind it; its ke
   // session's buffer, possibly over the consumed SETQ bytes.
   session.push(getk.subarray(10))
   session.push(Buffer.alloc(0))
-  t.same(backend.ran, [], 'the GETK behind it has not run')
+  t.same(backend.ran, [], 'the GETK was not complete')
   const forwarded = router.forwarded[0]!.command as Extract<Command, { op: 'set' }>
   t.same([Buffer.from(forwarded.key).toString(), Buffer.from(forwarded.value).toString()], ['r9', 'hello'])
   router.forwarded[0]!.settle(new Result())
@@ -154,8 +155,8 @@ t.test('replicated - a local write is held until it resolves; without a wait not
   router.replicatedResult = new Promise<void>((resolve) => { release = resolve })
   session.push(Buffer.from('set l2 0 0 1\r\nb\r\nget l2\r\n'))
   t.equal(session.run(), SessionState.WAITING)
-  t.equal(text(session), '', 'STORED held')
-  t.same(backend.ran.at(-1), 'set l2', 'the get behind it waits')
+  t.equal(text(session), '', 'STORED held, and the reply of the get behind it too')
+  t.same(backend.ran.at(-1), 'get l2', 'the get behind it ran at once (local)')
   release()
   await session.pending
   t.equal(session.run(), SessionState.IDLE)
@@ -193,4 +194,101 @@ t.test('no router - a backend without one never routes', async (t) => {
   t.equal(session.run(), SessionState.IDLE)
   t.equal(text(session), 'STORED\r\nVALUE r1 0 1\r\nx\r\nEND\r\n')
   t.same([router.forwarded.length, router.replicatedCalls], [0, 0])
+})
+
+const setReply = (outcome: StoreStatus): Result => { const result = new Result(); result.status = outcome; return result }
+const counted = (counter: bigint): Result => { const result = new Result(); result.counter = counter; return result }
+
+t.test('pipelined forwards - run at once, settle in any order, replies leave in request order; local requests run at once', async (t) => {
+  const { router, backend, session } = setup()
+  backend.items.set('l1', Buffer.from('loc'))
+  session.push(Buffer.from('set r1 0 0 1\r\na\r\nget l1\r\ndelete r2\r\nset l2 0 0 1\r\nb\r\nincr r3 5\r\ndelete r4 noreply\r\n'))
+  t.equal(session.run(), SessionState.WAITING)
+  t.same(router.forwarded.map((f) => f.command.op), ['set', 'delete', 'incr', 'delete'], 'every forward is in flight at once')
+  t.same(backend.ran, ['get l1', 'set l2'], 'the local requests ran without waiting for the forwards before them')
+  t.equal(text(session), '', 'nothing leaves before the first reply')
+  router.forwarded[3]!.settle(setReply(StoreStatus.OK))
+  router.forwarded[2]!.settle(counted(7n))
+  router.forwarded[1]!.settle(setReply(StoreStatus.NOT_FOUND))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(session.run(), SessionState.WAITING, 'still waiting for the head')
+  t.equal(text(session), '')
+  router.forwarded[0]!.settle(setReply(StoreStatus.OK))
+  await session.pending
+  t.equal(session.run(), SessionState.IDLE)
+  t.equal(text(session), 'STORED\r\nVALUE l1 0 3\r\nloc\r\nEND\r\nNOT_FOUND\r\nSTORED\r\n7\r\n', 'request order; noreply adds nothing')
+})
+
+t.test('barriers - flush_all, verbosity and a forwarded store with a past exptime wait for the forwards in flight', async (t) => {
+  const { router, session } = setup()
+  session.push(Buffer.from('delete r1\r\nflush_all\r\nverbosity 1\r\nset r2 0 -1 1\r\nx\r\nversion\r\n'))
+  t.equal(session.run(), SessionState.WAITING)
+  t.same(router.forwarded.map((f) => f.command.op), ['delete'], 'flush_all has not fanned out yet')
+  router.forwarded[0]!.settle(setReply(StoreStatus.OK))
+  await session.pending
+  t.equal(session.run(), SessionState.WAITING, 'now the flush runs, alone')
+  t.same(router.forwarded.map((f) => [f.node, f.command.op]), [['remote', 'delete'], ['remote', 'flush'], ['other', 'flush']])
+  router.forwarded[1]!.settle(new Result())
+  router.forwarded[2]!.settle(new Result())
+  await session.pending
+  t.equal(session.run(), SessionState.WAITING, 'the set with a past exptime is two forwards: it runs alone')
+  t.same(router.forwarded.slice(3).map((f) => f.command.op), ['set'])
+  router.forwarded[3]!.settle(setReply(StoreStatus.OK))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(router.forwarded.slice(4).map((f) => f.command.op), ['delete'], 'its delete before anything behind it')
+  router.forwarded[4]!.settle(setReply(StoreStatus.OK))
+  await session.pending
+  t.equal(session.run(), SessionState.IDLE)
+  t.equal(text(session), 'DELETED\r\nOK\r\nOK\r\nSTORED\r\nVERSION 1.6.0-test\r\n')
+})
+
+t.test('in-flight bound - at MAX_IN_FLIGHT queued replies the session stops parsing until the head settles', async (t) => {
+  const { router, session } = setup()
+  const requests = Array.from({ length: MAX_IN_FLIGHT + 3 }, (_, i) => `delete r${i}\r\n`).join('')
+  session.push(Buffer.from(requests))
+  t.equal(session.run(), SessionState.WAITING)
+  t.equal(router.forwarded.length, MAX_IN_FLIGHT)
+  router.forwarded[1]!.settle(setReply(StoreStatus.OK))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(session.run(), SessionState.WAITING)
+  t.equal(router.forwarded.length, MAX_IN_FLIGHT, 'a settled reply behind the head frees nothing')
+  router.forwarded[0]!.settle(setReply(StoreStatus.OK))
+  await session.pending
+  t.equal(session.run(), SessionState.WAITING)
+  t.equal(router.forwarded.length, MAX_IN_FLIGHT + 2, 'two replies left: two more requests start')
+  t.equal(text(session), 'DELETED\r\nDELETED\r\n')
+  for (const forward of router.forwarded.slice(2)) forward.settle(setReply(StoreStatus.NOT_FOUND))
+  await session.pending
+  t.equal(session.run(), SessionState.WAITING)
+  t.equal(router.forwarded.length, MAX_IN_FLIGHT + 3)
+  router.forwarded.at(-1)!.settle(setReply(StoreStatus.NOT_FOUND))
+  await session.pending
+  t.equal(session.run(), SessionState.IDLE)
+  t.equal(text(session), 'NOT_FOUND\r\n'.repeat(MAX_IN_FLIGHT + 1))
+})
+
+t.test('binary - quiet forwards pipeline; a NOOP waits for them and answers last; a failed quiet one still answers', async (t) => {
+  const { router, session } = setup()
+  // DELETEQ (0x14) and NOOP (0x0a) carry no extras: the body is the key.
+  const frame = (opcode: number, key: string, opaque: number): Buffer => {
+    const buf = Buffer.alloc(24 + key.length)
+    buf[0] = 0x80
+    buf[1] = opcode
+    buf.writeUInt16BE(key.length, 2)
+    buf.writeUInt32BE(key.length, 8)
+    buf.writeUInt32BE(opaque, 12)
+    buf.write(key, 24, 'latin1')
+    return buf
+  }
+  session.push(Buffer.concat([frame(0x14, 'r1', 1), frame(0x14, 'r2', 2), frame(0x0a, '', 3)]))
+  t.equal(session.run(), SessionState.WAITING)
+  t.equal(router.forwarded.length, 2, 'both DELETEQs in flight')
+  router.forwarded[1]!.settle(new SlabcacheError('PEER_BUSY'))
+  router.forwarded[0]!.settle(setReply(StoreStatus.OK))
+  await session.pending
+  t.equal(session.run(), SessionState.IDLE)
+  const reply = session.output.take()!
+  const headers: Array<[number, number, number]> = []
+  for (let at = 0; at < reply.length; at += 24 + reply.readUInt32BE(at + 8)) headers.push([reply[at + 1]!, reply.readUInt16BE(at + 6), reply.readUInt32BE(at + 12)])
+  t.same(headers, [[0x14, 0x0085, 2], [0x0a, 0, 3]], 'the failure (BUSY) for opaque 2, then NOOP')
 })
