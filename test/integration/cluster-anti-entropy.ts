@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import { startTestServer, type TestServer } from '../fixtures/server.js'
-import { SlabcacheError } from '../../src/errors.js'
+import { localValue, ownedBy, withLostReplication } from '../fixtures/cluster-inprocess.js'
 
 const SECRET = 'anti-entropy-test-secret-0123'
 const cluster = (nodeId: string, join: string[]): { cluster: { enabled: true, nodeId: string, peerPort: number, secret: string, join: string[], antiEntropyIntervalMs: number } } => ({
@@ -16,36 +16,6 @@ const cluster = (nodeId: string, join: string[]): { cluster: { enabled: true, no
 
 const a = await startTestServer(t, cluster('a', []))
 const b = await startTestServer(t, cluster('b', [`127.0.0.1:${a.peerPort}`]))
-
-function localValue (server: TestServer, key: string): string | null {
-  const result = server.engine.execute({ op: 'get', tenantId: 0, key: Buffer.from(key) })
-  if (result instanceof Promise || result.value === null || result.status !== 0) return null
-  return result.value.subarray(0, result.valueLength).toString()
-}
-
-/** Keys `server` owns (its writes run there and replicate to the other node). */
-function ownedBy (server: TestServer, prefix: string, count: number): string[] {
-  const keys: string[] = []
-  for (let i = 0; keys.length < count; i++) if (server.cluster!.ownerOf(0, Buffer.from(`${prefix}${i}`)) === null) keys.push(`${prefix}${i}`)
-  return keys
-}
-
-/** While `fn` runs, `replica` refuses every replicated record and tombstone (the batches are lost). */
-async function withLostReplication (replica: TestServer, fn: () => Promise<void>): Promise<void> {
-  const engine = replica.engine
-  const { applyRecords, applyTombstone } = engine
-  const lost = (): never => { throw new SlabcacheError('PEER_UNAVAILABLE', 'injected: replication batch lost') }
-  engine.applyRecords = lost
-  engine.applyTombstone = lost
-  try {
-    await fn()
-    // Let the last batches arrive (and be refused) before the apply methods come back.
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  } finally {
-    engine.applyRecords = applyRecords
-    engine.applyTombstone = applyTombstone
-  }
-}
 
 async function put (server: TestServer, key: string, value: string, consistency = 'async'): Promise<void> {
   const response = await fetch(`${server.url}/v1/cache/${key}`, { method: 'PUT', body: value, headers: { 'X-Slabcache-Consistency': consistency } })
@@ -63,8 +33,8 @@ t.test('missed writes, overwrites and deletes are repaired in both directions', 
     await put(a, 'fresh-on-a', 'A')
     const response = await fetch(`${a.url}/v1/cache/${onA[1]!}`, { method: 'DELETE' })
     t.equal(response.status, 204)
-  })
-  await withLostReplication(a, async () => { await put(b, onB[0]!, 'newer on b') })
+  }, 50)
+  await withLostReplication(a, async () => { await put(b, onB[0]!, 'newer on b') }, 50)
   t.equal(localValue(b, onA[0]!), `v-${onA[0]!}`, 'b missed the overwrite')
   t.equal(localValue(b, onA[1]!), `v-${onA[1]!}`, 'b missed the delete')
   t.equal(localValue(a, onB[0]!), `v-${onB[0]!}`, 'a missed b\'s overwrite')

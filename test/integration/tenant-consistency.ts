@@ -8,10 +8,10 @@
  * over the tenant's default.
  */
 import t from 'tap'
-import { SlabcacheError } from '../../src/errors.js'
 import { assertError, call } from '../fixtures/http.js'
 import { RawClient } from '../fixtures/raw-client.js'
 import { startTestServer, type TestServer } from '../fixtures/server.js'
+import { localValue, ownedBy, withLostReplication } from '../fixtures/cluster-inprocess.js'
 
 const SECRET = 'tenant-consistency-cluster-secret-01'
 const ADMIN_TOKEN = 'admin-token-for-tests'
@@ -31,34 +31,6 @@ const a = await startTestServer(t, node('a', []))
 const b = await startTestServer(t, node('b', [`127.0.0.1:${a.peerPort}`]))
 const STRICT_ID = a.tenants.byName('strict')!.id
 t.equal(b.tenants.byName('strict')!.id, STRICT_ID, 'both nodes gave the tenant the same id')
-
-/** Keys of `tenantId` that `server` owns (their writes run there and replicate to the other node). */
-function ownedBy (server: TestServer, tenantId: number, prefix: string, count: number): string[] {
-  const keys: string[] = []
-  for (let i = 0; keys.length < count; i++) if (server.cluster!.ownerOf(tenantId, Buffer.from(`${prefix}${i}`)) === null) keys.push(`${prefix}${i}`)
-  return keys
-}
-
-function localValue (server: TestServer, tenantId: number, key: string): string | null {
-  const result = server.engine.execute({ op: 'get', tenantId, key: Buffer.from(key) })
-  if (result instanceof Promise || result.value === null || result.status !== 0) return null
-  return result.value.subarray(0, result.valueLength).toString()
-}
-
-/** While `fn` runs, `replica` refuses every replicated record and tombstone (the batches are lost). */
-async function withLostReplication (replica: TestServer, fn: () => Promise<void>): Promise<void> {
-  const engine = replica.engine
-  const { applyRecords, applyTombstone } = engine
-  const lost = (): never => { throw new SlabcacheError('PEER_UNAVAILABLE', 'injected: replication batch lost') }
-  engine.applyRecords = lost
-  engine.applyTombstone = lost
-  try {
-    await fn()
-  } finally {
-    engine.applyRecords = applyRecords
-    engine.applyTombstone = applyTombstone
-  }
-}
 
 async function setConsistencyEverywhere (consistency: string | null): Promise<void> {
   for (const server of [a, b]) {
@@ -103,8 +75,8 @@ t.test('admin API: POST and PUT accept consistency, GET shows it, bad values are
 })
 
 t.test('cluster: a tenant with consistency "all" has its writes held until the replica acknowledged', async (t) => {
-  const keys = ownedBy(a, STRICT_ID, 'strict-', 8)
-  const defaultKeys = ownedBy(a, 0, 'default-', 2)
+  const keys = ownedBy(a, 'strict-', 8, STRICT_ID)
+  const defaultKeys = ownedBy(a, 'default-', 2, 0)
   const put = async (server: TestServer, key: string, value: string, headers: Record<string, string>): Promise<number> =>
     (await call(`${server.url}/v1/cache/${key}`, 'PUT', value, headers)).status
 
@@ -120,10 +92,10 @@ t.test('cluster: a tenant with consistency "all" has its writes held until the r
 
   // Replication working: the 204 comes only once the replica holds the value.
   t.equal(await put(a, keys[1]!, 'v1', strict), 204)
-  t.equal(localValue(b, STRICT_ID, keys[1]!), 'v1', 'the replica had it when the write was acknowledged')
+  t.equal(localValue(b, keys[1]!, STRICT_ID), 'v1', 'the replica had it when the write was acknowledged')
   t.equal(await put(b, keys[2]!, 'v2', strict), 204, 'through the non-owner (forwarded with the tenant\'s default)')
-  t.equal(localValue(b, STRICT_ID, keys[2]!), 'v2')
-  t.equal(localValue(a, STRICT_ID, keys[2]!), 'v2')
+  t.equal(localValue(b, keys[2]!, STRICT_ID), 'v2')
+  t.equal(localValue(a, keys[2]!, STRICT_ID), 'v2')
 
   await withLostReplication(b, async () => {
     assertError(t, await call(`${a.url}/v1/cache/${keys[3]!}`, 'PUT', 'v3', strict), 504, 'REPLICATION_TIMEOUT', 'the tenant\'s write through its owner')
@@ -140,7 +112,7 @@ t.test('cluster: a tenant with consistency "all" has its writes held until the r
     resp.write(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$2\r\nv6\r\n`)
     t.match(await resp.line(), /^-NOREPL /, 'RESP: the tenant\'s SET is held and times out')
   })
-  t.equal(localValue(a, STRICT_ID, keys[3]!), 'v3', 'a timed-out write stays applied on its owner')
+  t.equal(localValue(a, keys[3]!, STRICT_ID), 'v3', 'a timed-out write stays applied on its owner')
 
   // Back to the server default: the same lost replication no longer holds the tenant's writes.
   await setConsistencyEverywhere(null)
