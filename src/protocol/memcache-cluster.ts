@@ -23,7 +23,7 @@ import { CONTINUE, EXPIRED, NO_CREATE, type MemcacheBackend, type MemcacheCounte
 import { BinaryParse, BinaryRequest, BinaryStatus, Opcode, writeErrorResponse, writeResponseHeader } from './memcache-binary.js'
 import { MemcacheOutput } from './memcache-output.js'
 import {
-  BINARY_STATUS_OF_ERROR, TEXT_SET_MODE, failureMessage, splitTagBlock, textError, textTagError, writeBinaryFailure,
+  BINARY_STATUS_OF_ERROR, TEXT_SET_MODE, failureMessage, splitTagBlock, textError, textTagError, writeBinaryCounted, writeBinaryFailure,
   writeBinaryPeerFailure, writeBinaryStored, writeBinaryValue, writeTextCounted, writeTextDeleted, writeTextPeerFailure,
   writeTextStored, writeTextTouched
 } from './memcache-replies.js'
@@ -391,17 +391,7 @@ export class MemcacheCluster {
         } else if (result.status === StoreStatus.OK) {
           counters[incr ? 'incrHits' : 'decrHits']++
         }
-        if (result.status === StoreStatus.NOT_NUMERIC) {
-          writeErrorResponse(out, request.opcode, BinaryStatus.NON_NUMERIC, request.opaque)
-          return
-        }
-        if (result.error !== null) {
-          writeBinaryFailure(out, request, result.error)
-          return
-        }
-        if (request.quiet) return
-        writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 8, request.opaque, result.cas)
-        out.writeBigUint64(value)
+        writeBinaryCounted(out, request, result, value)
       }
     }
   }

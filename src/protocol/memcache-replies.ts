@@ -174,6 +174,24 @@ export function writeBinaryStored (out: MemcacheOutput, request: BinaryRequest, 
   }
 }
 
+/**
+ * The reply to a binary INCREMENT/DECREMENT once its last step is known: `result` from the
+ * increment (or from the ADD that created the counter) and `value`, the counter's new value.
+ */
+export function writeBinaryCounted (out: MemcacheOutput, request: BinaryRequest, result: Result, value: bigint): void {
+  if (result.status === StoreStatus.NOT_NUMERIC) {
+    writeErrorResponse(out, request.opcode, BinaryStatus.NON_NUMERIC, request.opaque)
+    return
+  }
+  if (result.error !== null) {
+    writeBinaryFailure(out, request, result.error)
+    return
+  }
+  if (request.quiet) return
+  writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 8, request.opaque, result.cas)
+  out.writeBigUint64(value)
+}
+
 /** A failure outside the store's own outcomes, as a binary status. */
 export function writeBinaryFailure (out: MemcacheOutput, request: BinaryRequest, error: ErrorCode, detail = ''): void {
   // Tag limits are the client's mistake: INVALID_ARGUMENTS with the engine's own message.

@@ -33,7 +33,7 @@ import { MemcacheCluster, runOnEveryNode } from './memcache-cluster.js'
 import { MemcacheLocalCommands } from './memcache-local-commands.js'
 import { MemcacheOutput } from './memcache-output.js'
 import {
-  TEXT_SET_MODE, splitTagBlock, textError, textTagError, writeBinaryFailure, writeBinaryStored, writeBinaryValue,
+  TEXT_SET_MODE, splitTagBlock, textError, textTagError, writeBinaryCounted, writeBinaryFailure, writeBinaryStored, writeBinaryValue,
   writeTextCounted, writeTextDeleted, writeTextStored, writeTextTouched
 } from './memcache-replies.js'
 import { MAX_RELATIVE_EXPTIME_S, MemcacheTextParser, TEXT_MAX_KEY_BYTES, TextOp, TextParse, TextReply, TextRequest, splitTags, valueLine } from './memcache-text.js'
@@ -625,17 +625,7 @@ export class MemcacheSession {
     } else if (result.status === StoreStatus.OK) {
       counters[incr ? 'incrHits' : 'decrHits']++
     }
-    if (result.status === StoreStatus.NOT_NUMERIC) {
-      writeErrorResponse(out, request.opcode, BinaryStatus.NON_NUMERIC, request.opaque)
-      return
-    }
-    if (result.error !== null) {
-      writeBinaryFailure(this.output, request, result.error)
-      return
-    }
-    if (request.quiet) return
-    writeResponseHeader(out, request.opcode, BinaryStatus.SUCCESS, 0, 0, 8, request.opaque, result.cas)
-    out.writeBigUint64(value)
+    writeBinaryCounted(out, request, result, value)
   }
 
   /**
