@@ -12,10 +12,17 @@
  *   iterates in insertion order and a re-delete re-inserts).
  * Why not in the slab: a tombstone item would cost a slab chunk per deleted key and an LRU
  * entry, and would be evicted under memory pressure exactly when deletes are frequent. A main-
- * thread map with a hard bound costs ~100 bytes per recent delete, which DESIGN §9 accepts.
+ * thread map with a hard bound costs ~200 bytes per recent delete (at most DEFAULT_MAX_TOMBSTONES).
  */
 import { partitionOf, ringPosition } from './hash-ring.js'
 import type { Tombstone } from './cluster-messages.js'
+
+/**
+ * At most this many tombstones (~200 bytes each with the key: ~20 MiB outside the slab). Under
+ * more than ~170 deletes a second the oldest go before their 10 minutes; a copy older than an
+ * evicted tombstone can then come back only if it reaches a node later than that.
+ */
+export const DEFAULT_MAX_TOMBSTONES = 100_000
 
 interface Entry { readonly tenantId: number, readonly key: Buffer, readonly stamp: number, readonly atMs: number, readonly partition: number }
 
@@ -24,7 +31,7 @@ export class Tombstones {
   readonly #retainMs: number
   readonly #maxEntries: number
 
-  constructor (retainMs: number, maxEntries = 1_000_000) {
+  constructor (retainMs: number, maxEntries = DEFAULT_MAX_TOMBSTONES) {
     this.#retainMs = retainMs
     this.#maxEntries = maxEntries
   }
