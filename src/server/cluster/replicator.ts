@@ -84,21 +84,35 @@ class Write {
     readonly deleted: boolean,
     readonly targets: readonly string[],
     readonly quorumNeeded: number,
-    readonly allNeeded: number
+    readonly allNeeded: number,
+    /** When it was captured (replication lag). */
+    readonly atMs: number
   ) {}
 }
 
-/** Replication traffic toward one peer, for /v1/cluster. */
-interface PeerQueue { writes: number, oldestAtMs: number[] }
+/**
+ * Replication toward one peer: the writes waiting for the next batch, and the batches in
+ * flight. At most MAX_BATCHES_IN_FLIGHT are in flight; writes made meanwhile wait and go out
+ * together when one is answered. So under load batches grow (fewer, larger frames and socket
+ * writes, fewer answers), while a lone write still leaves at the end of its event-loop turn.
+ */
+interface PeerQueue {
+  queue: Write[]
+  inFlight: number
+  /** Writes in the batches in flight, and each batch's send time (oldest first). */
+  inFlightWrites: number
+  sentAtMs: number[]
+}
+
+const MAX_BATCHES_IN_FLIGHT = 2
 
 export class Replicator {
   readonly #o: ReplicatorOptions
-  #pending: Write[] = []
   /** Writes since the last `replicated()` call (cleared at every flush: callers ask synchronously). */
   #sinceMark: Write[] = []
   #scheduled = false
   #closed = false
-  readonly #queues = new Map<string, PeerQueue>()
+  readonly #peers = new Map<string, PeerQueue>()
   /** Statistics. */
   sentRecords = 0
   appliedRecords = 0
@@ -113,18 +127,22 @@ export class Replicator {
     if (this.#closed) return
     const o = this.#o
     const copy = Buffer.from(key)
-    if (deleted) o.tombstones.record(tenantId, copy, stamp, o.nowMs())
+    const nowMs = o.nowMs()
+    if (deleted) o.tombstones.record(tenantId, copy, stamp, nowMs)
     const placement = o.placement(tenantId, copy)
     const quorumNeeded = Math.floor(placement.replicaCount / 2)
     const allNeeded = Math.max(0, placement.replicaCount - 1)
-    const write = new Write(tenantId, copy, stamp, deleted, placement.targets, Math.min(quorumNeeded, placement.targets.length), Math.min(allNeeded, placement.targets.length))
+    const write = new Write(tenantId, copy, stamp, deleted, placement.targets, Math.min(quorumNeeded, placement.targets.length), Math.min(allNeeded, placement.targets.length), nowMs)
     this.#sinceMark.push(write)
     if (placement.targets.length === 0) return
-    this.#pending.push(write)
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(this.#flush)
-    }
+    for (const target of placement.targets) this.#peer(target).queue.push(write)
+    this.#schedule()
+  }
+
+  #schedule (): void {
+    if (this.#scheduled || this.#closed) return
+    this.#scheduled = true
+    setImmediate(this.#flush)
   }
 
   /** ClusterRouter.replicated: null, or a Promise for the writes made since the last call. */
@@ -156,69 +174,58 @@ export class Replicator {
   readonly #flush = (): void => {
     this.#scheduled = false
     this.#sinceMark.length = 0
-    const writes = this.#pending
-    if (writes.length === 0) return
-    this.#pending = []
-    const out = new ExportBuffer(64 * 1024)
-    // Offsets first: the export buffer may grow (and move) while later keys are appended.
-    const starts = new Int32Array(writes.length).fill(-1)
-    const ends = new Int32Array(writes.length)
-    for (let i = 0; i < writes.length; i++) {
-      const w = writes[i]!
-      if (w.deleted) continue
-      const start = out.length
-      const cas = this.#o.engine.exportKey(w.tenantId, w.key, out)
-      if (cas <= 0) {
-        // 0: gone since (deleted later in this turn: that delete carries it; or expired or
-        // evicted): nothing to wait for. -1: the shard lock timed out: not sent now, and
-        // anti-entropy repairs it.
-        this.#settle(w, cas === 0, w.targets.length)
-        continue
-      }
-      starts[i] = start
-      ends[i] = out.length
-    }
-    const bytes = out.take()
-    const batches = new Map<string, { records: Buffer[], recordBytes: number, tombstones: Tombstone[], writes: Write[] }>()
-    for (let i = 0; i < writes.length; i++) {
-      const w = writes[i]!
-      if (!w.deleted && starts[i] === -1) continue
-      const record = w.deleted ? null : bytes.subarray(starts[i]!, ends[i]!)
-      for (const target of w.targets) {
-        let batch = batches.get(target)
-        if (batch === undefined) batches.set(target, batch = { records: [], recordBytes: 0, tombstones: [], writes: [] })
-        if (record !== null) {
-          batch.records.push(record)
-          batch.recordBytes += record.length
-        } else {
-          batch.tombstones.push({ tenantId: w.tenantId, key: w.key, stamp: w.stamp })
-        }
-        batch.writes.push(w)
-      }
-    }
-    const nowMs = this.#o.nowMs()
-    for (const [target, batch] of batches) {
-      const queue = this.#queue(target)
-      queue.writes += batch.writes.length
-      queue.oldestAtMs.push(nowMs)
-      this.sentRecords += batch.writes.length
-      const payload = encodeReplicate(ReplicateKind.WRITE, batch.records, batch.recordBytes, batch.tombstones)
-      this.#o.send(target, payload).then(() => {
-        for (const w of batch.writes) this.#settle(w, true, 1)
-      }, (error: unknown) => {
-        this.#o.logger?.debug({ peer: target, err: error }, 'replication batch failed; anti-entropy will repair it')
-        for (const w of batch.writes) this.#settle(w, false, 1)
-      }).finally(() => {
-        queue.writes -= batch.writes.length
-        queue.oldestAtMs.shift()
-      })
+    for (const [target, peer] of this.#peers) {
+      if (peer.queue.length !== 0 && peer.inFlight < MAX_BATCHES_IN_FLIGHT) this.#send(target, peer)
     }
   }
 
-  #queue (target: string): PeerQueue {
-    let queue = this.#queues.get(target)
-    if (queue === undefined) this.#queues.set(target, queue = { writes: 0, oldestAtMs: [] })
-    return queue
+  /** One REPLICATE batch of everything `peer` has queued: each key's current record, or its tombstone. */
+  #send (target: string, peer: PeerQueue): void {
+    const writes = peer.queue
+    peer.queue = []
+    const out = new ExportBuffer(64 * 1024)
+    const tombstones: Tombstone[] = []
+    const sent: Write[] = []
+    for (const w of writes) {
+      if (w.deleted) {
+        tombstones.push({ tenantId: w.tenantId, key: w.key, stamp: w.stamp })
+        sent.push(w)
+        continue
+      }
+      const cas = this.#o.engine.exportKey(w.tenantId, w.key, out)
+      if (cas <= 0) {
+        // 0: gone since (a later delete carries it; or expired or evicted): nothing to wait
+        // for. -1: the shard lock timed out: not sent now; anti-entropy repairs it.
+        this.#settle(w, cas === 0, 1)
+        continue
+      }
+      sent.push(w)
+    }
+    if (sent.length === 0) return
+    // The records of one batch are contiguous: one view of the export buffer carries them all.
+    const records = out.take()
+    const payload = encodeReplicate(ReplicateKind.WRITE, records.length === 0 ? [] : [records], records.length, tombstones)
+    peer.inFlight++
+    peer.inFlightWrites += sent.length
+    peer.sentAtMs.push(this.#o.nowMs())
+    this.sentRecords += sent.length
+    this.#o.send(target, payload).then(() => {
+      for (const w of sent) this.#settle(w, true, 1)
+    }, (error: unknown) => {
+      this.#o.logger?.debug({ peer: target, err: error }, 'replication batch failed; anti-entropy will repair it')
+      for (const w of sent) this.#settle(w, false, 1)
+    }).finally(() => {
+      peer.inFlight--
+      peer.inFlightWrites -= sent.length
+      peer.sentAtMs.shift()
+      if (peer.queue.length !== 0) this.#schedule()
+    })
+  }
+
+  #peer (target: string): PeerQueue {
+    let peer = this.#peers.get(target)
+    if (peer === undefined) this.#peers.set(target, peer = { queue: [], inFlight: 0, inFlightWrites: 0, sentAtMs: [] })
+    return peer
   }
 
   /** `count` replicas answered (ok) or failed for write `w`: wake or fail its waiters. */
@@ -273,16 +280,17 @@ export class Replicator {
     return encodeCounts(applied, stale)
   }
 
-  /** Writes queued for (not yet acknowledged by) `node`, and the age of the oldest, ms. */
+  /** Writes queued for or in flight to `node` (not yet acknowledged), and the age of the oldest, ms. */
   queueOf (node: string, nowMs: number): { writes: number, lagMs: number } {
-    const queue = this.#queues.get(node)
-    if (queue === undefined || queue.oldestAtMs.length === 0) return { writes: 0, lagMs: 0 }
-    return { writes: queue.writes, lagMs: Math.max(0, nowMs - queue.oldestAtMs[0]!) }
+    const peer = this.#peers.get(node)
+    if (peer === undefined) return { writes: 0, lagMs: 0 }
+    const oldestMs = peer.sentAtMs.length !== 0 ? peer.sentAtMs[0]! : peer.queue.length !== 0 ? peer.queue[0]!.atMs : nowMs
+    return { writes: peer.queue.length + peer.inFlightWrites, lagMs: Math.max(0, nowMs - oldestMs) }
   }
 
   close (): void {
     this.#closed = true
-    this.#pending = []
+    for (const peer of this.#peers.values()) peer.queue = []
     this.#sinceMark = []
   }
 }
