@@ -1,7 +1,7 @@
 /**
  * PeerLink: this node's one outbound connection to one peer address — its REQUESTs and
  * MESSAGEs, the pending requests awaiting RESPONSE/ERROR, the byte budget, and reconnection.
- * Thread: main (L3: a socket, per-request timeouts and a backoff timer, all timers unref'd).
+ * Thread: main (L3: a socket, a timeout sweep while requests are pending and a backoff timer, all timers unref'd).
  * Owns: the dial, the PeerConnection once up, `#pending` (id → request) and the queue budget.
  * Invariants:
  *  - states: idle → dialing → up → backoff → dialing … ; any → dropped (final). A request in
@@ -46,11 +46,21 @@ type LinkState = 'idle' | 'dialing' | 'up' | 'backoff' | 'dropped'
 interface PendingRequest {
   resolve: (payload: Buffer) => void
   reject: (error: Error) => void
-  timer: NodeJS.Timeout
+  /** When it times out (the link's clock), and what the timeout was, for the error. */
+  deadlineMs: number
+  timeoutMs: number
+  type: number
   /** Frame bytes, counted in queuedBytes until settled. */
   frameBytes: number
   startedMs: number
 }
+
+/**
+ * How often a link with unanswered requests looks for expired ones. One interval timer per
+ * link instead of a timer per request: a forwarded command then allocates no Timeout, and a
+ * timeout fires at most this much late.
+ */
+const SWEEP_INTERVAL_MS = 10
 
 /** A frame waiting for the dial to finish. */
 interface WaitingFrame {
@@ -91,6 +101,8 @@ export class PeerLink {
   #messageBytes = 0
   #backoffAttempt = 0
   #backoffTimer: NodeJS.Timeout | null = null
+  /** Runs while requests are pending (see SWEEP_INTERVAL_MS). */
+  #sweepTimer: NodeJS.Timeout | null = null
   /** Why the last dial failed: requests during the backoff fail with its code. */
   #lastFailure: SlabcacheError | null = null
   /** onLinkDown was already reported for the current outage (one call per outage, not per retry). */
@@ -138,14 +150,14 @@ export class PeerLink {
       throw new SlabcacheError('PEER_BUSY', `the link to ${this.address} has ${this.queuedBytes} bytes queued; ${frameBytes} more would pass maxQueueBytes ${this.#options.maxQueueBytes}`)
     }
     const id = this.#takeId()
+    const startedMs = this.#options.clock.nowMs()
     const promise = new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.#settle(id) === undefined) return
-        reject(new SlabcacheError('PEER_TIMEOUT', `peer ${this.address} did not answer request ${id} (type ${type}) within ${timeoutMs} ms`))
-      }, timeoutMs)
-      timer.unref()
-      this.#pending.set(id, { resolve, reject, timer, frameBytes, startedMs: this.#options.clock.nowMs() })
+      this.#pending.set(id, { resolve, reject, deadlineMs: startedMs + timeoutMs, timeoutMs, type, frameBytes, startedMs })
     })
+    if (this.#sweepTimer === null) {
+      this.#sweepTimer = setInterval(this.#sweep, SWEEP_INTERVAL_MS)
+      this.#sweepTimer.unref()
+    }
     this.#pendingBytes += frameBytes
     this.#emit({ kind: FrameKind.REQUEST, type, id, payload })
     return await promise
@@ -241,9 +253,23 @@ export class PeerLink {
     const request = this.#pending.get(id)
     if (request === undefined) return undefined
     this.#pending.delete(id)
-    clearTimeout(request.timer)
     this.#pendingBytes -= request.frameBytes
     return request
+  }
+
+  /** Rejects the requests past their deadline (PEER_TIMEOUT; a late answer is then dropped). */
+  readonly #sweep = (): void => {
+    if (this.#pending.size === 0) {
+      if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+      this.#sweepTimer = null
+      return
+    }
+    const nowMs = this.#options.clock.nowMs()
+    for (const [id, request] of this.#pending) {
+      if (request.deadlineMs > nowMs) continue
+      this.#settle(id)
+      request.reject(new SlabcacheError('PEER_TIMEOUT', `peer ${this.address} did not answer request ${id} (type ${request.type}) within ${request.timeoutMs} ms`))
+    }
   }
 
   #failAll (error: SlabcacheError): void {
@@ -252,10 +278,9 @@ export class PeerLink {
     this.#pendingBytes = 0
     this.#messageBytes = 0
     this.#waiting = []
-    for (const request of requests) {
-      clearTimeout(request.timer)
-      request.reject(new SlabcacheError(error.code, error.message))
-    }
+    if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+    this.#sweepTimer = null
+    for (const request of requests) request.reject(new SlabcacheError(error.code, error.message))
   }
 
   #dial (): void {
