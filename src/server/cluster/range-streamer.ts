@@ -161,19 +161,19 @@ export class RangeStreamer {
     const position = { shard: start.shard, cursor: start.cursor }
     const filter = (tenantId: number, bytes: Uint8Array, keyOffset: number, keyLength: number): boolean =>
       plan.has(partitionOf(ringPosition(tenantId, bytes.subarray(keyOffset, keyOffset + keyLength))))
-    const sendBatch = async (target: string, records: Buffer[], recordBytes: number, tombstones: Tombstone[]): Promise<void> => {
-      if (skipped.has(target)) return
+    const sendBatch = async (target: string, records: Buffer[], recordBytes: number, tombstones: Tombstone[]): Promise<boolean> => {
+      if (skipped.has(target)) return false
       const payload = encodeReplicate(kind, records, recordBytes, tombstones)
       for (let attempt = 0; ; attempt++) {
         try {
           await this.#o.send(target, payload)
-          return
+          return true
         } catch (error) {
           if (this.#closed || attempt >= RETRIES) {
             skipped.add(target)
             this.#remember(target, plan, kind, why, position)
             logger?.warn({ peer: target, err: error, why, shard: position.shard, cursor: position.cursor }, 'range stream to a peer interrupted; it resumes from here when the peer is reachable')
-            return
+            return false
           }
           await sleep(100 << attempt)
         }
@@ -213,7 +213,7 @@ export class RangeStreamer {
             }
           }
           for (const [target, batch] of batches) {
-            await sendBatch(target, batch.records, batch.recordBytes, [])
+            if (!await sendBatch(target, batch.records, batch.recordBytes, [])) continue
             bytesThisPass += batch.recordBytes
             progress.bytesSent += batch.recordBytes
             progress.itemsSent += batch.records.length
