@@ -66,7 +66,8 @@ export function clusterInfoFields (router: ClusterRouter, consistency: Consisten
     ['cluster_migration_progress', migration.progress.toFixed(4)],
     ['cluster_migration_items_sent', migration.itemsSent],
     ['cluster_migration_bytes_sent', migration.bytesSent],
-    ['cluster_migration_passes', migration.passes]
+    ['cluster_migration_passes', migration.passes],
+    ['cluster_migration_interrupted', migration.interrupted]
   ]
 }
 

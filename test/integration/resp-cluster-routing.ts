@@ -329,7 +329,7 @@ t.test('CLUSTER INFO/MYID/MEMBERS and INFO cluster - from the router', async (t)
   const redis = await client(t, cluster.nodes[1]!)
   const info = await redis.call('CLUSTER', 'INFO') as string
   t.match(info, /^cluster_enabled:1\r\ncluster_state:ok\r\ncluster_my_id:node-1\r\ncluster_known_nodes:2\r\ncluster_size:2\r\ncluster_replicas:2\r\ncluster_consistency:async\r\n/)
-  t.match(info, /cluster_migration_running:0\r\ncluster_migration_progress:1\.0000\r\n.*cluster_migration_passes:3\r\n$/s)
+  t.match(info, /cluster_migration_running:0\r\ncluster_migration_progress:1\.0000\r\n.*cluster_migration_passes:3\r\ncluster_migration_interrupted:0\r\n$/s)
   t.equal(await redis.call('CLUSTER', 'MYID'), 'node-1')
   t.same(await redis.call('CLUSTER', 'MEMBERS'), [
     ['node-0', '127.0.0.1:7946', 'up', 1, '0.5000', 0],
