@@ -49,3 +49,12 @@ t.test('missed writes, overwrites and deletes are repaired in both directions', 
   }
   t.equal(await a.cluster!.repair() + await b.cluster!.repair(), 0, 'a second pass finds nothing to repair')
 })
+
+t.test('a burst of large writes reaches the replica whole', async (t) => {
+  const keys = ownedBy(a, 'big-', 12)
+  const value = (key: string): string => key.padEnd(1024 * 1024, '.')
+  await Promise.all(keys.map(async (key) => { await put(a, key, value(key)) }))
+  const deadline = Date.now() + 15_000
+  while (keys.some((key) => localValue(b, key) !== value(key)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(keys.filter((key) => localValue(b, key) !== value(key)), [], '12 MiB of values written at once reached the replica')
+})

@@ -105,6 +105,8 @@ interface PeerQueue {
 }
 
 const MAX_BATCHES_IN_FLIGHT = 2
+/** A batch stops taking writes once its records pass this (a value is at most 8 MiB by default). */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 export class Replicator {
   readonly #o: ReplicatorOptions
@@ -186,7 +188,13 @@ export class Replicator {
     const out = new ExportBuffer(64 * 1024)
     const tombstones: Tombstone[] = []
     const sent: Write[] = []
-    for (const w of writes) {
+    for (let i = 0; i < writes.length; i++) {
+      if (out.length >= MAX_BATCH_BYTES) {
+        // The rest waits for the next batch: a frame stays far below the peer frame limit.
+        peer.queue = writes.slice(i)
+        break
+      }
+      const w = writes[i]!
       if (w.deleted) {
         tombstones.push({ tenantId: w.tenantId, key: w.key, stamp: w.stamp })
         sent.push(w)
@@ -220,6 +228,8 @@ export class Replicator {
       peer.sentAtMs.shift()
       if (peer.queue.length !== 0) this.#schedule()
     })
+    // Writes left over by the size cap go in the next turn's batch (if one may be in flight).
+    if (peer.queue.length !== 0) this.#schedule()
   }
 
   #peer (target: string): PeerQueue {
