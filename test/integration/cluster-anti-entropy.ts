@@ -58,3 +58,15 @@ t.test('a burst of large writes reaches the replica whole', async (t) => {
   while (keys.some((key) => localValue(b, key) !== value(key)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
   t.same(keys.filter((key) => localValue(b, key) !== value(key)), [], '12 MiB of values written at once reached the replica')
 })
+
+t.test('concurrent writes to one key through both nodes leave the same value in both copies', async (t) => {
+  for (let round = 0; round < 5; round++) {
+    const key = `contended-${round}`
+    await Promise.all([a, b].flatMap((server, i) => Array.from({ length: 25 }, async (_, n) => { await put(server, key, `${i}-${n}`) })))
+    // Async replication: wait until both copies agree (they must, by last-write-wins).
+    const deadline = Date.now() + 5000
+    while ((localValue(a, key) === null || localValue(a, key) !== localValue(b, key)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    t.ok(localValue(a, key) !== null, `${key} is stored`)
+    t.equal(localValue(b, key), localValue(a, key), `${key}: both copies hold ${localValue(a, key)}`)
+  }
+})
