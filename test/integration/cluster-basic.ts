@@ -201,3 +201,20 @@ t.test('RESP CLUSTER INFO summarises the cluster', async (t) => {
   t.match(info, /cluster_known_nodes:3/)
   t.equal(await clients[1]!.redis.call('CLUSTER', 'MYID'), 'n2')
 })
+
+t.test('nodes given the same join list, themselves included, form one cluster', async (t) => {
+  // Fixed peer ports, so every node can be given the whole list before any of them runs.
+  const { createServer } = await import('node:net')
+  const freePort = async (): Promise<number> => await new Promise((resolve) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => { const { port } = server.address() as { port: number }; server.close(() => { resolve(port) }) })
+  })
+  const ports = [await freePort(), await freePort()]
+  const join = ports.map((p) => `127.0.0.1:${p}`)
+  const [x, y] = await Promise.all(['x', 'y'].map(async (id, i) => await startNode(t, { id, join, args: ['--peer-port', String(ports[i])] })))
+  const views = await Promise.all([x!, y!].map(async (node) => await eventually(async () => {
+    const status = await clusterStatus(node)
+    return status.members.filter((m) => m.state === 'up').length === 2 ? status : null
+  }, `${node.id} sees both up`)))
+  for (const view of views) t.same(view.members.map((m) => m.id).sort(), ['x', 'y'])
+})

@@ -38,9 +38,9 @@ import { Replicator, type Placement } from './replicator.js'
 
 /** How long a joining node waits for one member's SYNC stream (large caches take a while). */
 const SYNC_TIMEOUT_MS = 30 * 60_000
-/** Pause between rounds over the join list, and how long a starting node keeps trying before it gives up. */
+/** Pause between rounds over the join list, and how long a starting node tries before it starts a cluster of its own. */
 const JOIN_RETRY_MS = 500
-const JOIN_GIVE_UP_MS = 15_000
+const JOIN_GIVE_UP_MS = 5000
 /** Dead members are probed every this many heartbeat intervals. */
 const PROBE_EVERY_TICKS = 4
 /** Tombstones outlive this many anti-entropy intervals (and at least 10 minutes). */
@@ -303,7 +303,12 @@ export class ClusterNode implements ClusterRouter {
         }
       }
       if (joined || this.#closed) break
-      if (Date.now() > deadline) throw new SlabcacheError('PEER_UNAVAILABLE', `no member of the join list (${seeds.join(', ')}) answered within ${JOIN_GIVE_UP_MS} ms`)
+      if (Date.now() > deadline) {
+        // Every node may be given the same join list, so the first one up finds nobody: it starts
+        // the cluster, and the others join it. (A refused secret or protocol stopped us above.)
+        this.#logger?.warn({ join: seeds, waitedMs: JOIN_GIVE_UP_MS }, 'no member of the join list answered; starting a new cluster')
+        break
+      }
       await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS).unref())
     }
     // Every current ring member streams what this node will hold; then this node is an owner.
