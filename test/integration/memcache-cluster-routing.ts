@@ -5,6 +5,7 @@ import { ConnectionBudget } from '../../src/server/connection-budget.js'
 import { MemcacheServer } from '../../src/server/memcache-server.js'
 import { startLoopbackCluster } from '../fixtures/command-loopback-router.js'
 import { RawClient, binaryFrame, type BinaryResponse } from '../fixtures/raw-client.js'
+import { counterExtras, u32 } from '../fixtures/memcache-frames.js'
 
 // Three in-process nodes, a memcached server on each; requests go to node 1 (the "non-owner")
 // for keys owned by node 0 and node 2, and the same requests through the owner must answer alike.
@@ -25,15 +26,7 @@ const OP = {
   GET: 0x00, SET: 0x01, ADD: 0x02, DELETE: 0x04, INCREMENT: 0x05, FLUSH: 0x08, GETQ: 0x09, NOOP: 0x0a, GETK: 0x0c,
   GETKQ: 0x0d, APPEND: 0x0e, SETQ: 0x11, DELETEQ: 0x14, TOUCH: 0x1c, GAT: 0x1d
 } as const
-const u32 = (...values: number[]): Buffer => Buffer.concat(values.map((v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b }))
 const casOf = (frame: Buffer, cas: bigint): Buffer => { frame.writeBigUInt64BE(cas, 16); return frame }
-const counterExtras = (delta: bigint, initial: bigint, expiration: number): Buffer => {
-  const b = Buffer.alloc(20)
-  b.writeBigUInt64BE(delta, 0)
-  b.writeBigUInt64BE(initial, 8)
-  b.writeUInt32BE(expiration, 16)
-  return b
-}
 let unique = 0
 /** A fresh key owned by `node`. */
 const keyOf = (node: number, prefix = 'k'): string => cluster.keyOwnedBy(node, `${prefix}-${unique++}-`)

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { startTestServer } from '../fixtures/server.js'
 import { RawClient as Raw, type BinaryResponse } from '../fixtures/raw-client.js'
+import { counterExtras, u32 } from '../fixtures/memcache-frames.js'
 
 interface Frame { key?: string | Buffer, extras?: Buffer, value?: string | Buffer, cas?: bigint, opaque?: number, magic?: number, keyLength?: number, bodyLength?: number }
 /** A binary request frame. */
@@ -18,15 +19,7 @@ function frame (opcode: number, f: Frame = {}): Buffer {
   header.writeBigUInt64BE(f.cas ?? 0n, 16)
   return Buffer.concat([header, extras, key, value])
 }
-const u32 = (...values: number[]): Buffer => Buffer.concat(values.map((v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b }))
 const storeExtras = (flags: number, expiration: number): Buffer => u32(flags, expiration)
-const counterExtras = (delta: bigint, initial: bigint, expiration: number): Buffer => {
-  const b = Buffer.alloc(20)
-  b.writeBigUInt64BE(delta, 0)
-  b.writeBigUInt64BE(initial, 8)
-  b.writeUInt32BE(expiration, 16)
-  return b
-}
 const OP = {
   GET: 0x00, SET: 0x01, ADD: 0x02, REPLACE: 0x03, DELETE: 0x04, INCREMENT: 0x05, DECREMENT: 0x06, QUIT: 0x07, FLUSH: 0x08,
   GETQ: 0x09, NOOP: 0x0a, VERSION: 0x0b, GETK: 0x0c, GETKQ: 0x0d, APPEND: 0x0e, PREPEND: 0x0f, STAT: 0x10, SETQ: 0x11,

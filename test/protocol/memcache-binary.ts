@@ -5,6 +5,7 @@ import {
   writeResponseHeader, type BinaryLimits
 } from '../../src/protocol/memcache-binary.js'
 import { MemcacheOutput } from '../../src/protocol/memcache-output.js'
+import { counterExtras as arithmetic, u32 } from '../fixtures/memcache-frames.js'
 
 const LIMITS: BinaryLimits = { maxKeyBytes: 300, maxValueBytes: 1024 }
 const KIND_NAMES = Object.fromEntries(Object.entries(BinaryParse).map(([name, kind]) => [kind, name]))
@@ -25,14 +26,6 @@ function frame (f: Frame): Buffer {
   header.writeUInt32BE(f.opaque ?? 0xdeadbeef, 12)
   header.writeBigUInt64BE(f.cas ?? 0n, 16)
   return Buffer.concat([header, extras, key, value])
-}
-const u32 = (...values: number[]): Buffer => Buffer.concat(values.map((v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b }))
-const arithmetic = (delta: bigint, initial: bigint, expiration: number): Buffer => {
-  const b = Buffer.alloc(20)
-  b.writeBigUInt64BE(delta, 0)
-  b.writeBigUInt64BE(initial, 8)
-  b.writeUInt32BE(expiration, 16)
-  return b
 }
 
 function summarize (kind: BinaryParse, r: BinaryRequest): Record<string, unknown> {
