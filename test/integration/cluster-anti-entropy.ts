@@ -70,3 +70,18 @@ t.test('concurrent writes to one key through both nodes leave the same value in 
     t.equal(localValue(b, key), localValue(a, key), `${key}: both copies hold ${localValue(a, key)}`)
   }
 })
+
+t.test('a replica that cannot store a version does not acknowledge it', async (t) => {
+  const [key] = ownedBy(a, 'unstorable-', 1)
+  const { applyRecords } = b.engine
+  // As when b is out of memory or over the tenant's quota: applied nowhere, counted as failed.
+  b.engine.applyRecords = () => ({ applied: 0, stale: 0, failed: 1 })
+  try {
+    const response = await fetch(`${a.url}/v1/cache/${key!}`, { method: 'PUT', body: 'x', headers: { 'X-Slabcache-Consistency': 'all' } })
+    t.equal(response.status, 504, 'the write is not acknowledged')
+    t.equal(((await response.json()) as { error: { code: string } }).error.code, 'REPLICATION_TIMEOUT')
+  } finally {
+    b.engine.applyRecords = applyRecords
+  }
+  t.equal(localValue(a, key!), 'x', 'the owner keeps it (as for any unacknowledged write)')
+})

@@ -20,6 +20,7 @@
  *   expires the item at the same moment on its own. Eviction is local to each node's memory.
  */
 import { ExportBuffer } from '../../core/slab-export.js'
+import { StoreStatus } from '../../core/store-status.js'
 import { decodeRecord } from '../../persist/snapshot-format.js'
 import { SlabcacheError } from '../../errors.js'
 import { decodeReplicate, encodeCounts, encodeReplicate, ReplicateKind, type Tombstone } from '../../cluster/cluster-messages.js'
@@ -260,33 +261,41 @@ export class Replicator {
     const nowMs = this.#o.nowMs()
     let applied = 0
     let stale = 0
+    let failed = 0
     for (const t of message.tombstones) {
       tombstones.record(t.tenantId, t.key, t.stamp, nowMs)
-      engine.applyTombstone(t.tenantId, t.key, t.stamp, winsTie)
-      applied++
+      const status = engine.applyTombstone(t.tenantId, t.key, t.stamp, winsTie)
+      // BUSY (lock timeout) or an invalid key: not applied. Anything else leaves the key deleted.
+      if (status === StoreStatus.BUSY || status === StoreStatus.KEY_TOO_LARGE || status === StoreStatus.BAD_TENANT) failed++
+      else applied++
     }
     const records = message.records
     if (tombstones.size === 0) {
       const counts = engine.applyRecords(records, winsTie)
       applied += counts.applied
       stale += counts.stale
+      failed += counts.failed
     } else {
       // Check each record against the deletes this node knows of.
       for (let at = 0; at < records.length;) {
         const record = decodeRecord(records, at)
-        if (record === null) break
+        if (record === null) throw new SlabcacheError('PEER_PROTOCOL', `replicated record at byte ${at} of ${records.length} is malformed`)
         const end = at + record.recordBytes
         if (tombstones.stampOf(record.tenantId, record.key) >= record.cas) stale++
         else {
           const counts = engine.applyRecords(records.subarray(at, end), winsTie)
           applied += counts.applied
           stale += counts.stale
+          failed += counts.failed
         }
         at = end
       }
     }
     this.appliedRecords += applied
     this.staleRecords += stale
+    // A version this node could not store (memory, quota, lock timeout) is not acknowledged:
+    // the sender's quorum/all waiters must not count this replica for it.
+    if (failed > 0) throw new SlabcacheError('OUT_OF_MEMORY', `${failed} replicated record(s) could not be stored on ${this.#o.selfId} (out of memory, over quota or the shard was busy)`)
     return encodeCounts(applied, stale)
   }
 
