@@ -311,7 +311,7 @@ export class SlabStore {
 
   /**
    * Removes (tenant, key). Returns OK, NOT_FOUND, BUSY, KEY_TOO_LARGE or BAD_TENANT. On OK,
-   * `lastCas` is the tombstone stamp: a fresh stamp (`nextStamp`), above the removed item's CAS.
+   * `lastCas` is the tombstone stamp: a fresh stamp from the CAS counter, above the removed item's CAS.
    */
   delete (tenantId: number, key: Uint8Array, hash: number): StoreStatus {
     const invalid = this.#checkKey(tenantId, key)
@@ -913,20 +913,6 @@ export class SlabStore {
       throw error
     } finally {
       this.#leave()
-    }
-  }
-
-  /**
-   * A fresh stamp from the slab's CAS counter, consumed: greater than every CAS this slab issued
-   * or applied, and ≥ nowMs × 1024 (a hybrid logical clock). Used to stamp tombstones. Takes
-   * the lock (not the seqlock: readers never read the counter); returns 0 if it timed out.
-   */
-  nextStamp (): number {
-    if (!this.lock.acquire()) return 0
-    try {
-      return this.#stamp()
-    } finally {
-      this.lock.release()
     }
   }
 

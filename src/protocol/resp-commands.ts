@@ -24,10 +24,10 @@ import { RATELIMIT_COMMANDS } from './resp-ratelimit-commands.js'
 import { SNAPSHOT_COMMANDS } from './resp-snapshot-commands.js'
 import { STRING_COMMANDS } from './resp-string-commands.js'
 import { DeferredReply, RespRouting } from './resp-routing.js'
-
-export { DeferredReply }
 import { TAG_COMMANDS } from './resp-tag-commands.js'
 import { RespWriter } from './resp-writer.js'
+
+export { DeferredReply }
 
 /** Every command, by lower-case name. */
 export function commandTable (): Map<string, RespCommandSpec> {

@@ -33,8 +33,8 @@ t.test('missed writes, overwrites and deletes are repaired in both directions', 
     await put(a, 'fresh-on-a', 'A')
     const response = await fetch(`${a.url}/v1/cache/${onA[1]!}`, { method: 'DELETE' })
     t.equal(response.status, 204)
-  }, 50)
-  await withLostReplication(a, async () => { await put(b, onB[0]!, 'newer on b') }, 50)
+  }, a)
+  await withLostReplication(a, async () => { await put(b, onB[0]!, 'newer on b') }, b)
   t.equal(localValue(b, onA[0]!), `v-${onA[0]!}`, 'b missed the overwrite')
   t.equal(localValue(b, onA[1]!), `v-${onA[1]!}`, 'b missed the delete')
   t.equal(localValue(a, onB[0]!), `v-${onB[0]!}`, 'a missed b\'s overwrite')
@@ -55,7 +55,7 @@ t.test('a burst of large writes reaches the replica whole', async (t) => {
   const value = (key: string): string => key.padEnd(1024 * 1024, '.')
   await Promise.all(keys.map(async (key) => { await put(a, key, value(key)) }))
   const deadline = Date.now() + 15_000
-  while (keys.some((key) => localValue(b, key) !== value(key)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  while (keys.some((key) => localValue(b, key) !== value(key)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
   t.same(keys.filter((key) => localValue(b, key) !== value(key)), [], '12 MiB of values written at once reached the replica')
 })
 

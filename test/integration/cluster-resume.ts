@@ -41,7 +41,7 @@ t.test('an interrupted hand-off resumes where it stopped once the target accepts
   const deadline = Date.now() + 15_000
   while (c.cluster!.status().migration.interrupted !== 0 || c.cluster!.status().migration.itemsSent === sentBeforeResume || gained.some((key) => localValue(b, key) === null)) {
     if (Date.now() > deadline) break
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise((resolve) => setTimeout(resolve, 5))
   }
   t.equal(c.cluster!.status().migration.interrupted, 0, 'nothing left to resume')
   t.ok(c.cluster!.status().migration.itemsSent > sentBeforeResume, `c resumed its hand-off (${c.cluster!.status().migration.itemsSent - sentBeforeResume} items after the fault)`)
