@@ -74,6 +74,8 @@ export class ClusterNode implements ClusterRouter {
   /** Current ring (up + suspect members) and the ring once joining members are up. */
   #ring: HashRing
   #futureRing: HashRing
+  /** Per partition: where its writes are replicated (see #buildPlacements). */
+  #placements: Placement[] = []
   #peers: readonly string[] = EMPTY
   /** Joining nodes this node streamed their ranges to (SYNC): not pushed again when they join the ring. */
   readonly #synced = new Set<string>()
@@ -96,6 +98,7 @@ export class ClusterNode implements ClusterRouter {
     this.#tombstones = new Tombstones(Math.max(600_000, TOMBSTONE_INTERVALS * config.antiEntropyIntervalMs))
     this.#ring = HashRing.build([], config.replicas)
     this.#futureRing = this.#ring
+    this.#placements = this.#buildPlacements()
     this.#replicator = new Replicator({
       selfId: this.selfId,
       engine: this.#engine,
@@ -375,6 +378,7 @@ export class ClusterNode implements ClusterRouter {
     const joiners = this.#membership.joiningMembers()
     if (!sameRing) this.#ring = HashRing.build(ringMembers, this.#config.replicas)
     this.#futureRing = joiners.length === 0 ? this.#ring : HashRing.build([...ringMembers, ...joiners].sort(), this.#config.replicas)
+    this.#placements = this.#buildPlacements()
     this.#peers = this.#membership.members().filter((m) => m.id !== this.selfId && (m.state === 'up' || m.state === 'suspect' || m.state === 'joining')).map((m) => m.id)
     if (!sameRing && before.nodes.length > 0) this.#onRingChange(before, this.#ring)
   }
@@ -419,13 +423,23 @@ export class ClusterNode implements ClusterRouter {
   // ── Replication targets ───────────────────────────────────────────────────────────────
 
   #placement (tenantId: number, key: Uint8Array): Placement {
-    const p = partitionOf(ringPosition(tenantId, key))
-    const current = this.#ring.replicasOfPartition(p)
-    const future = this.#futureRing === this.#ring ? current : this.#futureRing.replicasOfPartition(p)
-    let targets: string[] | null = null
-    for (const id of current) if (id !== this.selfId) (targets ??= []).push(id)
-    if (future !== current) for (const id of future) if (id !== this.selfId && !current.includes(id)) (targets ??= []).push(id)
-    return { targets: targets ?? EMPTY, replicaCount: current.length }
+    return this.#placements[partitionOf(ringPosition(tenantId, key))]!
+  }
+
+  /**
+   * Every partition's write targets, computed once per ring change (a write then allocates
+   * nothing to find them): the other current replicas, plus joining nodes that will hold it.
+   */
+  #buildPlacements (): Placement[] {
+    const placements: Placement[] = []
+    for (let p = 0; p < PARTITIONS; p++) {
+      const current = this.#ring.replicasOfPartition(p)
+      const future = this.#futureRing === this.#ring ? current : this.#futureRing.replicasOfPartition(p)
+      const targets = current.filter((id) => id !== this.selfId)
+      for (const id of future) if (id !== this.selfId && !current.includes(id)) targets.push(id)
+      placements.push({ targets: targets.length === 0 ? EMPTY : targets, replicaCount: current.length })
+    }
+    return placements
   }
 
   // ── Requests ──────────────────────────────────────────────────────────────────────────
