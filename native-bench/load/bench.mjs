@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // End-to-end load comparison for issue 4: slabcache against its peers in the same run
-// (redis-server, memcached, a uWS.js hello-world ceiling), each case alternating
-// slabcache / peer (A B A B), servers pinned to core 0 and load generators to core 1, every
-// server started fresh on free ports and stopped after its run. Writes the
+// (redis-server, memcached, a uWS.js hello-world ceiling) and, for RESP and memcached, the
+// node:net ceiling (node-ceiling.mjs: what any Node.js server can reach), each case alternating
+// slabcache / peer / ceiling (A B C A B C), every server warmed up alike, servers pinned to
+// core 0 and load generators to core 1, every server started fresh on free ports and stopped
+// after its run. Writes the
 // "## End-to-end load (npm run bench)" section at the end of native-bench/RESULTS.md (replacing
 // it, keeping everything above), native-bench/load/ratios.svg and native-bench/load/results.json.
 //
 //   node native-bench/load/bench.mjs [--quick] [--profile] [--no-install] [--no-build]
-//   npm run bench          full: 3 pairs, ~5 s per run (< 15 min)
-//   npm run bench:quick    1 pair, ~2 s per run (~2 min)
+//   npm run bench          full: 3 rounds, ~5 s per run (< 15 min)
+//   npm run bench:quick    1 round, ~2 s per run (~2 min)
 //
 // --profile also runs slabcache under `node --cpu-prof` for RESP GET -P 16 and lists the top 15
 // self-time functions.
@@ -35,6 +37,11 @@ const SECONDS = QUICK ? 2 : 5
 // redis-benchmark has no duration flag: request counts sized for ~SECONDS per test on this VM.
 const N_P1 = QUICK ? 100_000 : 400_000
 const N_P16 = QUICK ? 500_000 : 2_000_000
+// Every server (slabcache, its peer and the ceiling alike) first gets the same discarded
+// warm-up load: a JIT-compiled server measured cold would be charged its compilation, which a
+// long-running cache pays once, and redis-server/memcached get the same treatment.
+const N_WARM = QUICK ? 200_000 : 600_000
+const WARM_SECONDS = QUICK ? 1 : 2
 const MEMORY_KEYS = 1_000_000
 const HTTP_KEYS = 1000
 const SERVER_CORE = '0'
@@ -115,6 +122,9 @@ async function startServer (kind, opts = {}) {
   } else if (kind === 'uws-hello') {
     ports.PORT = await freePort()
     args = ['node', join(LOAD, 'uws-hello.mjs'), String(ports.PORT)]
+  } else if (kind === 'node-ceiling-resp' || kind === 'node-ceiling-mcbin') {
+    ports.PORT = await freePort()
+    args = ['node', join(LOAD, 'node-ceiling.mjs'), kind.slice('node-ceiling-'.length), String(ports.PORT)]
   } else throw new Error(kind)
   const full = ['taskset', '-c', SERVER_CORE, ...args]
   record(full.map((a) => a.startsWith(tmp) ? (a.includes('prof-') ? '$PROF_DIR' : '$DATA_DIR') : a), ports)
@@ -188,8 +198,8 @@ function wrkTime (s) {
   return v > 0 ? v : NaN // wrk occasionally prints 0.00us for a percentile of pipelined runs
 }
 
-async function wrk (port, script, depth, ports) {
-  const r = await client(['wrk', '-t1', '-c50', `-d${SECONDS}s`, '--latency', '-s', script,
+async function wrk (port, script, depth, ports, seconds = SECONDS) {
+  const r = await client(['wrk', '-t1', '-c50', `-d${seconds}s`, '--latency', '-s', script,
     `http://127.0.0.1:${port}/`, '--', String(depth), String(HTTP_KEYS)], ports)
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout)
   if (r.status !== 0 || !rps) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`)
@@ -204,9 +214,9 @@ async function wrk (port, script, depth, ports) {
   }
 }
 
-async function mcBench (port, ports) {
+async function mcBench (port, ports, seconds = SECONDS) {
   const r = await client(['node', 'mc-bench.mjs', 'bench', '--port', String(port), '--conns', '50', '--depth', '16',
-    '--seconds', String(SECONDS), '--keys', '100000', '--value', '100', '--get-ratio', '0.9'], ports)
+    '--seconds', String(seconds), '--keys', '100000', '--value', '100', '--get-ratio', '0.9'], ports)
   if (r.status !== 0) throw new Error(`mc-bench failed: ${r.stderr}`)
   const j = JSON.parse(r.stdout.trim().split('\n').pop())
   return { ops: j.opsPerSec, p50: j.p50Ms, p99: j.p99Ms, errors: j.errors ? `${j.errors} errors, ${j.misses} misses` : (j.misses ? `${j.misses} misses` : '') }
@@ -238,8 +248,9 @@ async function httpPreload (port) {
 // peer (B) alternate A B A B for PAIRS pairs.
 const suites = [
   {
-    id: 'resp', name: 'RESP', peer: 'redis-server', target: 1.0,
-    start: (side) => side === 'A' ? startServer('slabcache') : startServer('redis-server'),
+    id: 'resp', name: 'RESP', peer: 'redis-server', target: 1.0, ceiling: 'node:net ceiling',
+    start: (side) => startServer(side === 'A' ? 'slabcache' : side === 'B' ? 'redis-server' : 'node-ceiling-resp'),
+    async warm (s) { await redisBenchmark(s, 'set,get', 16, N_WARM) },
     async measure (s) {
       const out = {}
       const p1 = await redisBenchmark(s, 'set,get', 1, N_P1)
@@ -249,8 +260,12 @@ const suites = [
     }
   },
   {
-    id: 'memcached', name: 'memcached binary', peer: 'memcached', target: 1.0,
-    start: (side) => side === 'A' ? startServer('slabcache') : startServer('memcached'),
+    id: 'memcached', name: 'memcached binary', peer: 'memcached', target: 1.0, ceiling: 'node:net ceiling',
+    start: (side) => startServer(side === 'A' ? 'slabcache' : side === 'B' ? 'memcached' : 'node-ceiling-mcbin'),
+    async warm (s) {
+      const port = s.ports.MC_PORT ?? s.ports.PORT
+      await mcBench(port, { PORT: port }, WARM_SECONDS)
+    },
     async measure (s) {
       const port = s.ports.MC_PORT ?? s.ports.PORT
       return { '90/10 GET/SET, 50 conns × depth 16': await mcBench(port, { PORT: port }) }
@@ -259,10 +274,14 @@ const suites = [
   {
     id: 'http', name: 'HTTP', peer: 'uWS hello-world', target: 0.8,
     start: (side) => side === 'A' ? startServer('slabcache') : startServer('uws-hello'),
+    async warm (s) {
+      const port = s.ports.HTTP_PORT ?? s.ports.PORT
+      if (s.kind === 'slabcache') await httpPreload(port)
+      for (const script of ['wrk-get.lua', 'wrk-put.lua']) await wrk(port, script, 16, { PORT: port }, WARM_SECONDS)
+    },
     async measure (s) {
       const port = s.ports.HTTP_PORT ?? s.ports.PORT
       const ports = { PORT: port }
-      if (s.kind === 'slabcache') await httpPreload(port)
       const out = {}
       for (const depth of [1, 16]) out[`GET hit, depth ${depth}`] = await wrk(port, 'wrk-get.lua', depth, ports)
       for (const depth of [1, 16]) out[`PUT, depth ${depth}`] = await wrk(port, 'wrk-put.lua', depth, ports)
@@ -279,25 +298,32 @@ const stats = (xs) => {
 }
 
 async function runSuite (suite) {
-  const runs = { A: [], B: [] }
+  // A = slabcache, B = the peer, C = the node:net ceiling (where the suite has one): A B C A B C …
+  const sides = suite.ceiling ? ['A', 'B', 'C'] : ['A', 'B']
+  const runs = { A: [], B: [], C: [] }
   for (let i = 0; i < PAIRS; i++) {
-    for (const side of ['A', 'B']) {
-      log(`${suite.name}: pair ${i + 1}/${PAIRS}, ${side === 'A' ? 'slabcache' : suite.peer}`)
+    for (const side of sides) {
+      log(`${suite.name}: round ${i + 1}/${PAIRS}, ${side === 'A' ? 'slabcache' : side === 'B' ? suite.peer : suite.ceiling}`)
       const s = await suite.start(side)
-      try { runs[side].push(await suite.measure(s)) } finally { await s.stop() }
+      try {
+        await suite.warm(s)
+        runs[side].push(await suite.measure(s))
+      } finally { await s.stop() }
     }
   }
   const rows = []
   for (const metric of Object.keys(runs.A[0])) {
     const pick = (side, f) => stats(runs[side].map((r) => r[metric]?.[f]))
     const a = pick('A', 'ops'); const b = pick('B', 'ops')
-    const errs = [...runs.A, ...runs.B].map((r) => r[metric]?.errors).filter(Boolean)
+    const c = suite.ceiling ? pick('C', 'ops') : null
+    const errs = [...runs.A, ...runs.B, ...runs.C].map((r) => r[metric]?.errors).filter(Boolean)
     rows.push({
       suite: suite.name, metric, peer: suite.peer, target: suite.target,
       a, b, ratio: a.median / b.median,
+      ceiling: suite.ceiling ?? null, c, ceilingRatio: c ? a.median / c.median : NaN, ceilingVsPeer: c ? c.median / b.median : NaN,
       aP50: pick('A', 'p50').median, aP99: pick('A', 'p99').median,
       bP50: pick('B', 'p50').median, bP99: pick('B', 'p99').median,
-      samplesA: runs.A.map((r) => r[metric]?.ops), samplesB: runs.B.map((r) => r[metric]?.ops),
+      samplesA: runs.A.map((r) => r[metric]?.ops), samplesB: runs.B.map((r) => r[metric]?.ops), samplesC: runs.C.map((r) => r[metric]?.ops),
       errors: [...new Set(errs)].join('; ')
     })
   }
@@ -404,7 +430,8 @@ function report ({ rows, memory, scaling, profile, started, finished, failures }
   L.push(SECTION, '')
   L.push(`Generated by \`npm run bench${QUICK ? ':quick' : ''}\` (\`native-bench/load/bench.mjs${argv.length ? ' ' + argv.join(' ') : ''}\`) on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC in ${((finished - started) / 60000).toFixed(1)} min; ` +
     `Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}). Mode: ${QUICK ? 'quick' : 'full'} — ` +
-    `${PAIRS} pair${PAIRS > 1 ? 's' : ''} per case run alternately slabcache / peer (A B${PAIRS > 1 ? ' A B …' : ''}), ` +
+    `${PAIRS} round${PAIRS > 1 ? 's' : ''} per case run alternately slabcache / peer / node:net ceiling where the case has one (A B C${PAIRS > 1 ? ' A B C …' : ''}), ` +
+    'each server given the same discarded warm-up load before it is measured (RESP: `redis-benchmark -P 16 -n ' + N_WARM.toLocaleString('en-US') + '`; memcached: ' + WARM_SECONDS + ' s of `mc-bench.mjs`; HTTP: ' + WARM_SECONDS + ' s of wrk GET and PUT at depth 16), ' +
     `every server started fresh on free ports, pinned with \`taskset -c ${SERVER_CORE}\`; load generators pinned with \`taskset -c ${CLIENT_CORE}\`. ` +
     `slabcache runs with \`--shards 1\` (all its threads share core ${SERVER_CORE}, like single-threaded redis-server and \`memcached -t 1\`). ` +
     'Throughput is the median over the runs' + (PAIRS > 1 ? ' with min–max and ±half-range/median in brackets' : ' (one run each: no spread in quick mode)') +
@@ -422,6 +449,14 @@ function report ({ rows, memory, scaling, profile, started, finished, failures }
     'being one Node thread it may cap the peer\'s figure, which would flatter the ratio. wrk latency for depth 16 is per pipelined batch, ' +
     'and "—" marks a percentile that wrk 4.1 printed as 0.00us (its latency histogram misreports the upper percentiles of pipelined runs; requests/s are unaffected). ' +
     'The VM is shared with other jobs: compare the spreads before trusting a ratio near a target.')
+  const ceilingRows = rows.filter((r) => r.ceiling)
+  if (ceilingRows.length) {
+    L.push('', '### Against the node:net ceiling', '')
+    L.push('`node-ceiling.mjs` frames every request and answers it with fixed bytes of the right shape (one socket write per read) and stores nothing: the most a Node.js server can do through `node:net` on this machine, as the uWS hello-world is for HTTP. slabcache / ceiling is how much of the platform\'s throughput slabcache keeps; ceiling / peer is the best ratio any Node.js server could reach against the peer here.', '')
+    L.push('| case | metric | slabcache ops/s | ceiling ops/s | slabcache / ceiling | ceiling / peer |')
+    L.push('|---|---|---|---|---|---|')
+    for (const r of ceilingRows) L.push(`| ${r.suite} | ${r.metric} | ${fmtOps(r.a.median)} | ${fmtOps(r.c.median)}${spread(r.c)} | **${r.ceilingRatio.toFixed(2)}** | ${r.ceilingVsPeer.toFixed(2)} |`)
+  }
   const errs = rows.filter((r) => r.errors)
   if (errs.length) { L.push(''); for (const r of errs) L.push(`- ${r.suite} ${r.metric}: ${r.errors}`) }
   if (memory) {
@@ -470,6 +505,7 @@ function report ({ rows, memory, scaling, profile, started, finished, failures }
 // ---------------------------------------------------------------- main
 function chartBars (rows, memory) {
   const bars = rows.map((r) => ({ label: `${r.suite} ${r.metric} vs ${r.peer}`, ratio: r.ratio, target: r.target }))
+  for (const r of rows.filter((r) => r.ceiling)) bars.push({ label: `${r.suite} ${r.metric} vs ${r.ceiling}`, ratio: r.ceilingRatio })
   if (memory) {
     const ours = memory.find((m) => m.kind === 'slabcache')
     for (const m of memory.filter((m) => m !== ours)) {
