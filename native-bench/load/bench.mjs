@@ -47,6 +47,7 @@ const HTTP_KEYS = 1000
 const SERVER_CORE = '0'
 const CLIENT_CORE = os.cpus().length > 1 ? '1' : '0'
 const IS_ROOT = process.getuid?.() === 0
+const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100
 const tmp = mkdtempSync(join(os.tmpdir(), 'slabcache-bench-'))
 const commands = new Map() // template -> true, in first-use order
 
@@ -156,6 +157,24 @@ async function startServer (kind, opts = {}) {
   return server
 }
 
+/** CPU time (user + system, all threads) the process has used so far, in µs. */
+function cpuUs (pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS_PER_S // utime, stime (fields 14, 15)
+}
+
+/**
+ * Runs `fn` (one load-generator run against `server`) and adds `cpuUs`: the server's CPU time
+ * per request over that run, `requests(result)` requests. Robust to a busy machine where
+ * throughput is not: interference adds wall time, not the server's own CPU per request.
+ */
+async function withCpu (server, fn, requests) {
+  const before = cpuUs(server.pid)
+  const result = await fn()
+  result.cpuUs = (cpuUs(server.pid) - before) / requests(result)
+  return result
+}
+
 function rssKiB (pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return Number(m[1])
@@ -208,6 +227,7 @@ async function wrk (port, script, depth, ports, seconds = SECONDS) {
   if (!/\s99%\s+\d*[1-9]/.test(r.stdout)) log(`wrk printed no usable p99:\n${r.stdout}`)
   return {
     ops: Number(rps[1]),
+    requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN),
     p50: wrkTime(/\s50%\s+(\S+)/.exec(r.stdout)?.[1] ?? ''),
     p99: wrkTime(/\s99%\s+(\S+)/.exec(r.stdout)?.[1] ?? ''),
     errors: (non2xx ? `${non2xx[1]} non-2xx` : '') + (sockErr ? ` socket errors: ${sockErr[1]}` : '')
@@ -219,7 +239,7 @@ async function mcBench (port, ports, seconds = SECONDS) {
     '--seconds', String(seconds), '--keys', '100000', '--value', '100', '--get-ratio', '0.9'], ports)
   if (r.status !== 0) throw new Error(`mc-bench failed: ${r.stderr}`)
   const j = JSON.parse(r.stdout.trim().split('\n').pop())
-  return { ops: j.opsPerSec, p50: j.p50Ms, p99: j.p99Ms, errors: j.errors ? `${j.errors} errors, ${j.misses} misses` : (j.misses ? `${j.misses} misses` : '') }
+  return { ops: j.opsPerSec, requests: j.ops, p50: j.p50Ms, p99: j.p99Ms, errors: j.errors ? `${j.errors} errors, ${j.misses} misses` : (j.misses ? `${j.misses} misses` : '') }
 }
 
 async function loadKeys (port, proto, keys, ports) {
@@ -252,10 +272,14 @@ const suites = [
     start: (side) => startServer(side === 'A' ? 'slabcache' : side === 'B' ? 'redis-server' : 'node-ceiling-resp'),
     async warm (s) { await redisBenchmark(s, 'set,get', 16, N_WARM) },
     async measure (s) {
+      // SET then GET as separate runs (the GETs hit: the warm-up and the SETs stored the keys),
+      // so each gets its own CPU-per-request figure.
       const out = {}
-      const p1 = await redisBenchmark(s, 'set,get', 1, N_P1)
-      const p16 = await redisBenchmark(s, 'set,get', 16, N_P16)
-      for (const t of ['SET', 'GET']) { out[`${t} -P 1`] = p1[t]; out[`${t} -P 16`] = p16[t] }
+      for (const [pipeline, n] of [[1, N_P1], [16, N_P16]]) {
+        for (const t of ['SET', 'GET']) {
+          out[`${t} -P ${pipeline}`] = await withCpu(s, async () => (await redisBenchmark(s, t.toLowerCase(), pipeline, n))[t], () => n)
+        }
+      }
       return out
     }
   },
@@ -268,7 +292,8 @@ const suites = [
     },
     async measure (s) {
       const port = s.ports.MC_PORT ?? s.ports.PORT
-      return { '90/10 GET/SET, 50 conns × depth 16': await mcBench(port, { PORT: port }) }
+      // mc-bench first stores its 100 k keys (counted as requests too), then runs the mix.
+      return { '90/10 GET/SET, 50 conns × depth 16': await withCpu(s, () => mcBench(port, { PORT: port }), (r) => r.requests + 100_000) }
     }
   },
   {
@@ -283,8 +308,8 @@ const suites = [
       const port = s.ports.HTTP_PORT ?? s.ports.PORT
       const ports = { PORT: port }
       const out = {}
-      for (const depth of [1, 16]) out[`GET hit, depth ${depth}`] = await wrk(port, 'wrk-get.lua', depth, ports)
-      for (const depth of [1, 16]) out[`PUT, depth ${depth}`] = await wrk(port, 'wrk-put.lua', depth, ports)
+      for (const depth of [1, 16]) out[`GET hit, depth ${depth}`] = await withCpu(s, () => wrk(port, 'wrk-get.lua', depth, ports), (r) => r.requests)
+      for (const depth of [1, 16]) out[`PUT, depth ${depth}`] = await withCpu(s, () => wrk(port, 'wrk-put.lua', depth, ports), (r) => r.requests)
       return out
     }
   }
@@ -321,6 +346,7 @@ async function runSuite (suite) {
       suite: suite.name, metric, peer: suite.peer, target: suite.target,
       a, b, ratio: a.median / b.median,
       ceiling: suite.ceiling ?? null, c, ceilingRatio: c ? a.median / c.median : NaN, ceilingVsPeer: c ? c.median / b.median : NaN,
+      aCpu: pick('A', 'cpuUs').median, bCpu: pick('B', 'cpuUs').median, cCpu: c ? pick('C', 'cpuUs').median : NaN,
       aP50: pick('A', 'p50').median, aP99: pick('A', 'p99').median,
       bP50: pick('B', 'p50').median, bP99: pick('B', 'p99').median,
       samplesA: runs.A.map((r) => r[metric]?.ops), samplesB: runs.B.map((r) => r[metric]?.ops), samplesC: runs.C.map((r) => r[metric]?.ops),
@@ -395,6 +421,7 @@ async function profileSuite () {
 
 // ---------------------------------------------------------------- report
 const fmtOps = (x) => Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—'
+const fmtCpu = (x) => Number.isFinite(x) ? x.toFixed(2) : '—'
 const fmtMs = (x) => Number.isFinite(x) ? (x < 1 ? x.toFixed(3) : x.toFixed(2)) : '—'
 const spread = (s) => Number.isFinite(s.median) && PAIRS > 1 ? ` (${fmtOps(s.min)}–${fmtOps(s.max)}, ±${(50 * (s.max - s.min) / s.median).toFixed(0)} %)` : ''
 
@@ -436,13 +463,14 @@ function report ({ rows, memory, scaling, profile, started, finished, failures }
     `slabcache runs with \`--shards 1\` (all its threads share core ${SERVER_CORE}, like single-threaded redis-server and \`memcached -t 1\`). ` +
     'Throughput is the median over the runs' + (PAIRS > 1 ? ' with min–max and ±half-range/median in brackets' : ' (one run each: no spread in quick mode)') +
     '; latencies are medians of the per-run p50/p99 in ms. Ratio = slabcache / peer.', '')
-  L.push('| case | metric | slabcache ops/s | peer | peer ops/s | ratio | target | slabcache p50 / p99 ms | peer p50 / p99 ms |')
-  L.push('|---|---|---|---|---|---|---|---|---|')
+  L.push('| case | metric | slabcache ops/s | peer | peer ops/s | ratio | target | CPU µs/request slabcache / peer | slabcache p50 / p99 ms | peer p50 / p99 ms |')
+  L.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const miss = Number.isFinite(r.ratio) && r.ratio < r.target
-    L.push(`| ${r.suite} | ${r.metric} | ${fmtOps(r.a.median)}${spread(r.a)} | ${r.peer} | ${fmtOps(r.b.median)}${spread(r.b)} | **${r.ratio.toFixed(2)}** | ≥ ${r.target}${miss ? ` (missed by ${((1 - r.ratio / r.target) * 100).toFixed(0)} %)` : ' ✓'} | ${fmtMs(r.aP50)} / ${fmtMs(r.aP99)} | ${fmtMs(r.bP50)} / ${fmtMs(r.bP99)} |`)
+    L.push(`| ${r.suite} | ${r.metric} | ${fmtOps(r.a.median)}${spread(r.a)} | ${r.peer} | ${fmtOps(r.b.median)}${spread(r.b)} | **${r.ratio.toFixed(2)}** | ≥ ${r.target}${miss ? ` (missed by ${((1 - r.ratio / r.target) * 100).toFixed(0)} %)` : ' ✓'} | ${fmtCpu(r.aCpu)} / ${fmtCpu(r.bCpu)} | ${fmtMs(r.aP50)} / ${fmtMs(r.aP99)} | ${fmtMs(r.bP50)} / ${fmtMs(r.bP99)} |`)
   }
-  L.push('', 'Load generators: RESP `redis-benchmark` (SET then GET in one invocation, so GETs mostly hit); HTTP `wrk` with `wrk-get.lua`/`wrk-put.lua` ' +
+  L.push('', 'CPU µs/request: the server process\'s user + system time over the run (all its threads, from `/proc/<pid>/stat`) divided by the requests of the run, median over the runs. Unlike ops/s it is not lowered by other jobs on the machine, and it charges the kernel\'s share of each socket read and write to the server that made it.')
+  L.push('', 'Load generators: RESP `redis-benchmark` (SET, then GET in a second invocation; the GETs hit the keys the warm-up and the SETs stored); HTTP `wrk` with `wrk-get.lua`/`wrk-put.lua` ' +
     `(depth N = N requests pipelined per write; slabcache GETs hit ${HTTP_KEYS} keys preloaded with PUT; the uWS hello-world answers every GET/PUT with a 100-byte body); ` +
     'memcached binary: `mc-bench.mjs` (Node, one process on the client core: preloads the 100 k keys, then 50 connections each send batches of 16 pipelined ' +
     'requests, 90 % GET / 10 % SET on random keys, and wait for the batch; latency is per batch). memaslap (libmemcached-tools) is installed but reports no percentiles, hence our generator; ' +
@@ -453,9 +481,9 @@ function report ({ rows, memory, scaling, profile, started, finished, failures }
   if (ceilingRows.length) {
     L.push('', '### Against the node:net ceiling', '')
     L.push('`node-ceiling.mjs` frames every request and answers it with fixed bytes of the right shape (one socket write per read) and stores nothing: the most a Node.js server can do through `node:net` on this machine, as the uWS hello-world is for HTTP. slabcache / ceiling is how much of the platform\'s throughput slabcache keeps; ceiling / peer is the best ratio any Node.js server could reach against the peer here.', '')
-    L.push('| case | metric | slabcache ops/s | ceiling ops/s | slabcache / ceiling | ceiling / peer |')
-    L.push('|---|---|---|---|---|---|')
-    for (const r of ceilingRows) L.push(`| ${r.suite} | ${r.metric} | ${fmtOps(r.a.median)} | ${fmtOps(r.c.median)}${spread(r.c)} | **${r.ceilingRatio.toFixed(2)}** | ${r.ceilingVsPeer.toFixed(2)} |`)
+    L.push('| case | metric | slabcache ops/s | ceiling ops/s | slabcache / ceiling | ceiling / peer | CPU µs/request slabcache / ceiling / peer |')
+    L.push('|---|---|---|---|---|---|---|')
+    for (const r of ceilingRows) L.push(`| ${r.suite} | ${r.metric} | ${fmtOps(r.a.median)} | ${fmtOps(r.c.median)}${spread(r.c)} | **${r.ceilingRatio.toFixed(2)}** | ${r.ceilingVsPeer.toFixed(2)} | ${fmtCpu(r.aCpu)} / ${fmtCpu(r.cCpu)} / ${fmtCpu(r.bCpu)} |`)
   }
   const errs = rows.filter((r) => r.errors)
   if (errs.length) { L.push(''); for (const r of errs) L.push(`- ${r.suite} ${r.metric}: ${r.errors}`) }
