@@ -81,6 +81,7 @@ export class Engine {
         lockTimeoutMs: config.lockTimeoutMs,
         maintenanceIntervalMs: config.maintenanceIntervalMs,
         maxValueBytes: config.limits.maxValueBytes,
+        bumpIntervalMs: config.lru.bumpIntervalMs,
         debugOps: options.debugOps === true,
         ...(options.onShardRestart !== undefined ? { onRestart: options.onShardRestart } : {})
       })

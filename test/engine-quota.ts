@@ -33,7 +33,8 @@ function has (engine: Engine, tenant: number, i: number): boolean {
 }
 
 t.test('quota - A over its quota evicts only its own least recently used items; B keeps all; stats are exact', async (t) => {
-  const server = await startTestServer(t)
+  // Exact LRU (lru.bumpInterval 0): the reads below come within a second of the sets, and each must protect its item.
+  const server = await startTestServer(t, { lru: { bumpIntervalMs: 0 } })
   const engine = server.engine
   const chunk = itemChunkBytes(engine.shards.store(0).allocator, newDataOffset(keyOf(A, 0).length, 0, 0), 200)
   const quotaBytes = 200 * 1024

@@ -1,7 +1,10 @@
 import t from 'tap'
 import { startTestServer } from './fixtures/server.js'
 import type { Result } from '../src/command/command.js'
-import { SetMode } from '../src/core/store-status.js'
+import { SetMode, StoreStatus } from '../src/core/store-status.js'
+import { keyHash } from '../src/core/key-hash.js'
+import { I_META, metaBumpEpoch } from '../src/core/slab-layout.js'
+import { OP_SET } from '../src/shard/shard-messages.js'
 
 t.test('scan - one call visits a bounded number of buckets; following the cursor finds every key once', async (t) => {
   const server = await startTestServer(t)
@@ -56,4 +59,25 @@ t.test('tags - set stores tags and content type, get returns them, invalidateTag
   t.equal((engine.execute({ op: 'invalidateTag', tenantId: 0, tag: Buffer.from('12345') }) as Result).error, 'TAG_TOO_LARGE')
   t.equal((engine.execute({ op: 'exists', tenantId: 7, key: Buffer.from('other-tenant') }) as Result).status, 0, 'another tenant keeps its tagged key')
   t.equal((engine.execute({ op: 'invalidateTag', tenantId: 7, tag: Buffer.from('x') }) as Result).count, 1)
+})
+
+t.test('lru.bumpInterval - reaches the main thread\'s store and the shard workers, which stamp epochs of that interval', async (t) => {
+  const intervalMs = 4 * 3_600_000
+  const server = await startTestServer(t, { shards: 2, lru: { bumpIntervalMs: intervalMs }, debug: { clockControl: true } })
+  const engine = server.engine
+  for (let shard = 0; shard < engine.shards.count; shard++) t.equal(engine.shards.store(shard).bumpIntervalMs, intervalMs, `shard ${shard} main-thread store`)
+  // Worker-side sets link items, stamping the worker's epoch. Four sets a minute apart in one
+  // 4 h window all carry that window's epoch; a worker on another interval (say the 60 s
+  // default) would have stamped four different epochs.
+  engine.clock.advance(intervalMs - (engine.clock.nowMs() % intervalMs))
+  const store = engine.shards.store(0)
+  for (let i = 0; i < 4; i++) {
+    const key = Buffer.from(`worker-set-${i}`)
+    const reply = await engine.shards.send(0, OP_SET, 0, key, Buffer.from('v'))
+    t.equal(reply.status, StoreStatus.OK)
+    const ref = store.index.find(0, key, keyHash(0, key, 0, key.length))
+    t.not(ref, 0)
+    t.equal(metaBumpEpoch(store.memory.words[ref * 2 + I_META]!), Math.floor(engine.clock.nowMs() / intervalMs) & 3, `set ${i}: the worker stamped the ${intervalMs} ms window's epoch`)
+    engine.clock.advance(60_000)
+  }
 })

@@ -28,6 +28,11 @@ export interface Config {
   readonly logLevel: LogLevel
   readonly lockTimeoutMs: number
   readonly maintenanceIntervalMs: number
+  /** LRU maintenance. */
+  readonly lru: {
+    /** A read moves an item to its LRU head at most once per this many ms; 0 = every read (exact LRU). */
+    readonly bumpIntervalMs: number
+  }
   readonly limits: {
     readonly maxKeyBytes: number
     readonly maxValueBytes: number

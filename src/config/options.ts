@@ -309,6 +309,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ key: 'logLevel', flag: 'log-level', valueName: '<level>', default: { raw: 'info' }, parse: oneOf(LOG_LEVELS), help: `log level: ${LOG_LEVELS.join(', ')}` }),
   option({ key: 'lockTimeoutMs', flag: 'lock-timeout-ms', valueName: '<ms>', default: { raw: 200 }, parse: integer(1, 60_000), help: 'how long a command waits for a shard lock before failing with SHARD_UNAVAILABLE' }),
   option({ key: 'maintenanceIntervalMs', flag: 'maintenance-interval-ms', valueName: '<ms>', default: { raw: 10 }, parse: integer(1, 1000), help: 'how often an idle shard worker ticks its timing wheel and runs maintenance' }),
+  // LRU (issue 4): memcached's ITEM_UPDATE_INTERVAL. The default equals core/bump-epoch.ts
+  // DEFAULT_BUMP_INTERVAL_MS (config is L0 and may not import core; a test ties the two).
+  option({ key: 'lru.bumpInterval', field: 'lru.bumpIntervalMs', flag: 'lru-bump-interval', valueName: '<duration>', default: { raw: '60s' }, parse: duration(1, 30 * 86_400_000), help: 'a read moves an item to the head of its LRU at most once per this interval (e.g. 60s); 0 = on every read (exact LRU)' }),
   option({ key: 'limits.maxKeyBytes', flag: 'max-key-bytes', valueName: '<n>', default: { raw: 4096 }, parse: integer(1, MAX_KEY_BYTES), help: 'largest key in bytes' }),
   option({ key: 'limits.maxValueBytes', flag: 'max-value-bytes', valueName: '<size>', default: { raw: '8mb' }, parse: bytes(1, MAX_VALUE_BYTES), help: 'largest value; at most half of one shard\'s memory' }),
   option({

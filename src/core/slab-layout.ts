@@ -168,6 +168,7 @@ export const FIXED_BYTES = LRU_TABLE_BASE + LRU_TABLE_BYTES
 //   32   8   cas         f64 integer: (write ms × 1024 + counter), unique per slab
 //   40   4   clientFlags memcached flags, round-tripped
 //   44   4   meta        keyLen (13 bits) | tenant (12) << 13 | kind (2) << 25 | CHUNKED << 27
+//                        | EXT << 28 | TAG_RECORD << 29 | bump epoch (2) << 30
 export const ITEM_HEADER_BYTES = 48
 export const I_LRU_PREV = 0
 export const I_LRU_NEXT = 1
@@ -201,6 +202,15 @@ export const META_EXT = 1 << 28
 export const META_TAG_RECORD = 1 << 29
 /** The part of meta a lookup compares: key length, tenant, kind and the tag-record namespace bit. */
 export const META_IDENTITY_MASK = ((1 << 27) - 1) | META_TAG_RECORD
+/**
+ * Bits 30–31 of a live item: its LRU bump epoch, floor(nowMs / bumpIntervalMs) & 3 of the window
+ * in which it was last linked at its LRU head (committed, or bumped by a recorded hit); see
+ * bump-epoch.ts. Written only under the lock; the lock-free reader only compares it. Outside
+ * META_IDENTITY_MASK, so lookups ignore it; 0 in free chunks, value chunks and tag records (they
+ * are never on an LRU); never exported (snapshots carry tenant and key length, not the word).
+ */
+export const META_BUMP_EPOCH_SHIFT = 30
+export const META_BUMP_EPOCH_MASK = 0xc0000000
 
 /** Builds an item's meta word. */
 export function makeMeta (keyLength: number, tenantId: number, kind: number, chunked: boolean): number {
@@ -209,6 +219,11 @@ export function makeMeta (keyLength: number, tenantId: number, kind: number, chu
 export function metaKind (meta: number): number { return (meta >>> META_KIND_SHIFT) & 3 }
 export function metaKeyLength (meta: number): number { return meta & META_KEY_MASK }
 export function metaTenant (meta: number): number { return (meta >>> META_TENANT_SHIFT) & META_TENANT_MASK }
+export function metaBumpEpoch (meta: number): number { return meta >>> META_BUMP_EPOCH_SHIFT }
+/** `meta` with its bump epoch replaced by `epoch` (only its low 2 bits are kept). */
+export function withBumpEpoch (meta: number, epoch: number): number {
+  return ((meta & ~META_BUMP_EPOCH_MASK) | ((epoch & 3) << META_BUMP_EPOCH_SHIFT)) >>> 0
+}
 
 /** Where the chunk-ref list of a chunked item starts, relative to the item (4-aligned). */
 export function chunkListOffset (keyLength: number): number {

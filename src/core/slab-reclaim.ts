@@ -6,14 +6,16 @@
  * chance), evicting ahead in classes under pressure, and rebalancing pages between classes.
  * Thread: the thread of its SlabStore; every method runs under the slab lock with the seqlock
  * odd (inside a mutation). The hit ring's writer is the store's lock-free reader (#hit in
- * slab-store.ts); `applyHits` is its only consumer.
+ * slab-store.ts); `applyHits` is its only consumer, and stamps each item it bumps with the
+ * current bump epoch (bump-epoch.ts), which is what stops the reader recording it again this window.
  * L1: no I/O; no allocation (its per-class scratch arrays are made once).
  */
 import {
   C_PRESSURE_F64, CHUNK_PAYLOAD_BYTES, H_HIT_HEAD, H_HIT_TAIL, H_PAGES_MOVED, HIT_RING_BASE, HIT_RING_SLOTS,
   I_CHUNK_INDEX, I_CHUNK_OWNER, I_META, I_VALUE_LEN, ITEM_HEADER_BYTES, KIND_ITEM, KIND_PENDING, KIND_VALUE_CHUNK,
-  MAX_CHUNK_BYTES, META_EXT, META_TAG_RECORD, PAGE_FREE, makeMeta, metaKind, metaTenant
+  MAX_CHUNK_BYTES, META_EXT, META_TAG_RECORD, PAGE_FREE, makeMeta, metaKind, metaTenant, withBumpEpoch
 } from './slab-layout.js'
+import type { BumpEpoch } from './bump-epoch.js'
 import { chunkListAt, newDataOffset } from './item-ext.js'
 import { classAges, victimTail } from './tenant-lru.js'
 import type { SlabAllocator } from './slab-allocator.js'
@@ -49,19 +51,21 @@ export class SlabReclaim {
   readonly #allocator: SlabAllocator
   readonly #tags: SlabTags
   readonly #host: ReclaimHost
+  readonly #bump: BumpEpoch
   /** Donor classes #reclaimPage has tried (reused, so reclaiming allocates nothing). */
   readonly #triedClasses: Uint8Array
   /** Per class: write time (CAS) of its oldest LRU tail over all tenants, and that tail (#classAges). */
   readonly #classAge: Float64Array
   readonly #classOldest: Uint32Array
 
-  constructor (memory: SlabMemory, allocator: SlabAllocator, tags: SlabTags, host: ReclaimHost) {
+  constructor (memory: SlabMemory, allocator: SlabAllocator, tags: SlabTags, host: ReclaimHost, bump: BumpEpoch) {
     this.#memory = memory
     this.#words = memory.words
     this.#doubles = memory.doubles
     this.#allocator = allocator
     this.#tags = tags
     this.#host = host
+    this.#bump = bump
     this.#triedClasses = new Uint8Array(allocator.classCount)
     this.#classAge = new Float64Array(allocator.classCount)
     this.#classOldest = new Uint32Array(allocator.classCount)
@@ -340,12 +344,18 @@ export class SlabReclaim {
     return this.#emptyPage(this.#memory.pageOf(this.#classOldest[donor]!)) ? allocator.chunksPerPage(donor) : 1
   }
 
-  /** Moves items hit by the lock-free reader to the head of their LRU. Returns hits applied. */
+  /**
+   * Moves items hit by the lock-free reader to the head of their LRU, stamping each with the
+   * current bump epoch (the reader then skips it until the window changes). Returns hits applied.
+   */
   applyHits (): number {
     const words = this.#words
     const memory = this.#memory
     let tail = words[HIT_TAIL]!
     const head = Atomics.load(memory.atomicWords, HIT_HEAD) >>> 0 // acquire: ring slots before head are written
+    if (tail === head) return 0
+    // One clock read per drain: hits applied together share a window.
+    const epoch = this.#bump.current()
     let applied = 0
     while (tail !== head) {
       const ref = words[HIT_RING + (tail & HIT_MASK)]!
@@ -354,7 +364,11 @@ export class SlabReclaim {
       // The ref may be stale (freed, reused, or its page re-assigned and not carved yet since
       // the hit): bump only a carved chunk start holding a live item.
       const meta = memory.isChunkStart(ref) && this.#allocator.isCarved(ref) ? words[ref * 2 + I_META]! : 0
-      if (metaKind(meta) === KIND_ITEM && (meta & META_TAG_RECORD) === 0) this.#allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, metaTenant(meta), ref)
+      if (metaKind(meta) === KIND_ITEM && (meta & META_TAG_RECORD) === 0) {
+        this.#allocator.lruBump(memory.pageClass[memory.pageOf(ref)]!, metaTenant(meta), ref)
+        // Under the lock with the seqlock odd; lookups mask these bits out (META_IDENTITY_MASK).
+        words[ref * 2 + I_META] = withBumpEpoch(meta, epoch)
+      }
     }
     Atomics.store(memory.atomicWords, HIT_TAIL, tail | 0) // release: the reader may reuse the slots
     return applied

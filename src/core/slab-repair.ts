@@ -15,7 +15,9 @@
  * (bucket chains, LRU and free lists, the wheel, the free-page stack, item and byte counts) is
  * derived and rebuilt (per-page in-use counts included). LRU order is restored from CAS order
  * (CAS grows with write time), one list per (class, tenant). Tenant quotas are kept; the tenant
- * span (H_TENANT_SPAN) is clamped to MAX_TENANTS and raised to cover every live item.
+ * span (H_TENANT_SPAN) is clamped to MAX_TENANTS and raised to cover every live item. Bump
+ * epochs (meta bits 30–31, bump-epoch.ts) are kept as found, not re-stamped: this file has no
+ * interval, and a stale epoch can only make a hit in its window go unrecorded (one late bump).
  * Tags (item-ext.ts): a record chunk keeps its tag name; its member list and count are derived
  * from the live items' nodes (relinked oldest first, so the newest member is at the head). An
  * item whose node names something that is not a record of its tenant, or one record twice, is

@@ -10,6 +10,9 @@
  * repair must finish or undo (slab-repair.ts).
  * Tenants: each has its own LRU list per size class and an optional byte quota; a write over
  * the quota evicts the tenant's own items (tenant-lru.ts holds the eviction policy).
+ * LRU bumps are rate-limited (bump-epoch.ts): an item linked or bumped in the current
+ * `bumpIntervalMs` window is not recorded again by a hit, so a hot key costs the hit ring and
+ * the worker's drain about one entry per window (0 = every hit, exact LRU).
  * This file owns the public API and the mutation protocol (lock, seqlock, journal, commit,
  * linking and removing items); it delegates to collaborators that share its slab views:
  * slab-values.ts (value copy/read, ReadResult), slab-tags.ts (tag records and the extension a
@@ -22,9 +25,10 @@ import { SlabAllocator } from './slab-allocator.js'
 import {
   C_EVICTIONS_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, H_EXPIRATIONS,
   H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
-  ITEM_HEADER_BYTES, KIND_ITEM, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, META_EXT, META_TAG_RECORD, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant
+  ITEM_HEADER_BYTES, KIND_ITEM, MAX_KEY_BYTES, MAX_TENANTS, META_BUMP_EPOCH_SHIFT, META_CHUNKED, META_EXT, META_KIND_SHIFT, META_TAG_RECORD, PAGE_FREE,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant, withBumpEpoch
 } from './slab-layout.js'
+import { BumpEpoch, DEFAULT_BUMP_INTERVAL_MS } from './bump-epoch.js'
 import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset } from './item-ext.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
@@ -51,6 +55,14 @@ export interface SlabStoreOptions {
   lockTimeoutMs?: number
   /** Largest value accepted, bytes (the configured limit; the format allows more). */
   maxValueBytes?: number
+  /**
+   * An item is moved to its LRU head at most about once per this many ms (config
+   * `lru.bumpInterval`; default DEFAULT_BUMP_INTERVAL_MS, 60 s). 0 = every hit is recorded
+   * (exact LRU). Every store attached to one slab must use the same value: the one that links
+   * or bumps an item stamps the epoch the reader compares. Throws RangeError if not a
+   * non-negative integer.
+   */
+  bumpIntervalMs?: number
 }
 
 /** Options of a write; one reused instance per caller. */
@@ -97,6 +109,8 @@ export class SlabStore {
   readonly #bytes: Buffer
   readonly #recordsHits: boolean
   readonly #maxValueBytes: number
+  /** The current bump window's epoch (read by #hit, stamped by #linkItem and the hit drain). */
+  readonly #bump: BumpEpoch
   readonly #expire: (ref: number) => void
   #scratch: Buffer = Buffer.allocUnsafe(256)
   /** Tag records and the extension a write is preparing (slab-tags.ts). */
@@ -122,12 +136,13 @@ export class SlabStore {
     this.#bytes = memory.bytes
     this.#recordsHits = options.recordsHits
     this.#maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024
+    this.#bump = new BumpEpoch(options.clock, options.bumpIntervalMs ?? DEFAULT_BUMP_INTERVAL_MS)
     this.#tags = new SlabTags(memory, this.index, this.allocator, {
       allocChunk: (cls: number) => this.#reclaim.allocChunk(cls),
       evict: (ref: number) => { this.#evict(ref) }
     })
     const host = { evict: (ref: number) => { this.#evict(ref) } }
-    this.#reclaim = new SlabReclaim(memory, this.allocator, this.#tags, host)
+    this.#reclaim = new SlabReclaim(memory, this.allocator, this.#tags, host, this.#bump)
     this.#quota = new SlabQuota(memory, this.allocator, this.index, this.#tags, this.#reclaim, host)
     this.#expire = (ref: number) => {
       this.#countRemoval(ref, T_EXPIRATIONS, H_EXPIRATIONS)
@@ -145,6 +160,9 @@ export class SlabStore {
     store.#doubles[H_CAS_COUNTER >>> 3] = nowMs * 1024
     return store
   }
+
+  /** How often at most an item is moved to its LRU head, ms (0: on every hit). */
+  get bumpIntervalMs (): number { return this.#bump.intervalMs }
 
   /** Opens a slab another thread formatted. Does not repair: the shard set calls `repairHeld` when a holder died. */
   static attach (sab: SharedArrayBuffer, options: SlabStoreOptions): SlabStore {
@@ -712,12 +730,15 @@ export class SlabStore {
     this.lock.journalClear()
   }
 
-  /** Links PENDING item `ref` everywhere and makes it live. */
+  /**
+   * Links PENDING item `ref` everywhere and makes it live. It joins its LRU at the head, so it
+   * is stamped with the current bump epoch: hits in this window need not move it again.
+   */
   #linkItem (ref: number, hash: number): void {
     const words = this.#words
     const doubles = this.#doubles
     const meta = words[ref * 2 + I_META]!
-    words[ref * 2 + I_META] = (meta & ~(3 << 25)) | (KIND_ITEM << 25)
+    words[ref * 2 + I_META] = withBumpEpoch((meta & ~(3 << META_KIND_SHIFT)) | (KIND_ITEM << META_KIND_SHIFT), this.#bump.current())
     this.index.link(ref, hash)
     this.#coverTenant(metaTenant(meta))
     this.allocator.lruPush(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
@@ -775,6 +796,10 @@ export class SlabStore {
     doubles[this.memory.tenantDouble(tenantId) + T_HITS]!++
     if (this.#recordsHits) {
       const words = this.#words
+      // Rate limit (bump-epoch.ts): an item linked or bumped in this window stays where it is.
+      // Only read, never written here: the meta word belongs to the lock holder. A racing
+      // free or reuse of `ref` makes this compare garbage, which only records or drops one hit.
+      if ((words[ref * 2 + I_META]! >>> META_BUMP_EPOCH_SHIFT) === this.#bump.current()) return StoreStatus.OK
       const head = words[HIT_HEAD]!
       // Full ring: drop the hit (the LRU is approximate by design; maintenance drains it).
       if (((head - Atomics.load(this.memory.atomicWords, HIT_TAIL)) >>> 0) < HIT_RING_SLOTS) {
@@ -819,6 +844,7 @@ export class SlabStore {
     doubles[ref + F_CAS] = cas
     const meta = words[ref * 2 + I_META]!
     this.allocator.lruBump(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
+    words[ref * 2 + I_META] = withBumpEpoch(meta, this.#bump.current())
     doubles[this.memory.tenantDouble(metaTenant(meta)) + T_SETS]!++
     this.lastCas = cas
     this.lastCounter = BigInt(next)

@@ -47,6 +47,8 @@ export interface ShardWorkerData {
   maintenanceIntervalMs: number
   lockTimeoutMs: number
   maxValueBytes: number
+  /** LRU bump interval, ms (0 = exact LRU); the worker stamps bumps with it, as the main thread's store does. */
+  bumpIntervalMs: number
   /** Whether debug ops (crash simulation) are accepted. */
   debugOps: boolean
 }

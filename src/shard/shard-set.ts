@@ -28,6 +28,11 @@ export interface ShardSetOptions {
   lockTimeoutMs: number
   maintenanceIntervalMs: number
   maxValueBytes: number
+  /**
+   * An item moves to its LRU head at most once per this many ms (config `lru.bumpInterval`);
+   * 0 = exact LRU. Omitted: the store default (60 s). Both stores of a slab get the same value.
+   */
+  bumpIntervalMs?: number
   /** Accept debug ring ops (crash simulation). Tests only. */
   debugOps?: boolean
   /** Called after a crashed worker was replaced (for logs and metrics). */
@@ -152,7 +157,8 @@ export class ShardSet {
     for (let id = 0; id < options.shards; id++) {
       const store = SlabStore.create(new SharedArrayBuffer(slabBytes), {
         clock: options.clock, ownerId: MAIN_THREAD_OWNER, recordsHits: true,
-        lockTimeoutMs: options.lockTimeoutMs, maxValueBytes: options.maxValueBytes
+        lockTimeoutMs: options.lockTimeoutMs, maxValueBytes: options.maxValueBytes,
+        ...(options.bumpIntervalMs !== undefined ? { bumpIntervalMs: options.bumpIntervalMs } : {})
       })
       shards.push(new Shard(id, store))
     }
@@ -206,6 +212,7 @@ export class ShardSet {
       maintenanceIntervalMs: options.maintenanceIntervalMs,
       lockTimeoutMs: options.lockTimeoutMs,
       maxValueBytes: options.maxValueBytes,
+      bumpIntervalMs: shard.store.bumpIntervalMs,
       debugOps: options.debugOps === true
     }
     // execArgv: [] — the worker is plain JS from dist/; inheriting a test runner's loader hooks

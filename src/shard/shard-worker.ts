@@ -27,7 +27,9 @@ const FLUSH_SLICE_BUCKETS = 512
 const data = workerData as ShardWorkerData
 const clock = SharedClock.attach(data.clock)
 const store = SlabStore.attach(data.slab, {
-  clock, ownerId: data.ownerId, recordsHits: false, lockTimeoutMs: data.lockTimeoutMs, maxValueBytes: data.maxValueBytes
+  clock, ownerId: data.ownerId, recordsHits: false, lockTimeoutMs: data.lockTimeoutMs, maxValueBytes: data.maxValueBytes,
+  // The main thread's store reads the epochs this store stamps when it applies hits: same interval.
+  bumpIntervalMs: data.bumpIntervalMs
 })
 const requests = SpscRing.attach(data.requests)
 const replies = SpscRing.attach(data.replies)

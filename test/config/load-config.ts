@@ -32,6 +32,7 @@ t.test('no config at all - the embedded defaults load and no file is read', asyn
     logLevel: 'info',
     lockTimeoutMs: 200,
     maintenanceIntervalMs: 10,
+    lru: { bumpIntervalMs: 60_000 },
     limits: { maxKeyBytes: 4096, maxValueBytes: 8 * MIB, maxRequestBytes: 8 * MIB + 64 * 1024, maxConnections: 10000, maxBatchItems: 1000, maxTagsPerItem: 16, maxTagBytes: 256 },
     debug: { clockControl: false }
   })
@@ -42,6 +43,7 @@ t.test('the config is frozen, groups included', async (t) => {
   t.ok(Object.isFrozen(config))
   t.ok(Object.isFrozen(config.limits))
   t.ok(Object.isFrozen(config.debug))
+  t.ok(Object.isFrozen(config.lru))
 })
 
 t.test('config/example.json - loading it gives the defaults back', async (t) => {

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { loadConfig, type Config } from '../../src/config/load-config.js'
 import { defaultShardCount, envName, OPTIONS, optionByKey, type OptionSpec } from '../../src/config/options.js'
 import { GIB, KIB, MIB } from '../../src/util/bytes.js'
+import { DEFAULT_BUMP_INTERVAL_MS } from '../../src/core/bump-epoch.js'
 
 const CWD = '/srv/slabcache'
 
@@ -31,6 +32,12 @@ const CASES: Record<string, OptionCase> = {
   logLevel: { valid: [['debug', 'debug'], ['silent', 'silent'], ['WARN', 'warn']], invalid: ['loud', 'verbose'], invalidJson: [3] },
   lockTimeoutMs: { valid: [['1', 1], ['60000', 60000]], validJson: [[500, 500]], invalid: ['0', '60001', 'soon'] },
   maintenanceIntervalMs: { valid: [['1', 1], ['1000', 1000]], validJson: [[50, 50]], invalid: ['0', '1001'] },
+  'lru.bumpInterval': {
+    valid: [['0', 0], ['1ms', 1], ['60s', 60_000], ['1.5m', 90_000], ['30d', 30 * 86_400_000]],
+    validJson: [[0, 0], [1, 1], [30_000, 30_000], ['2s', 2000]],
+    invalid: ['31d', '60', '-1s', '0.4ms', 'sometimes', ''],
+    invalidJson: [-1, 1.5, 30 * 86_400_000 + 1, true]
+  },
   'limits.maxKeyBytes': { valid: [['250', 250], ['4096', 4096]], validJson: [[1, 1]], invalid: ['0', '4097', '4k'] },
   'limits.maxValueBytes': { valid: [['1mb', MIB], ['100', 100]], validJson: [[KIB, KIB]], invalid: ['0', '2gb', 'big'] },
   'limits.maxRequestBytes': { valid: [['16mb', 16 * MIB]], validJson: [[9 * MIB, 9 * MIB]], invalid: ['0', 'huge'] },
@@ -192,6 +199,13 @@ t.test('env var names are SLABCACHE_ + UPPER_SNAKE of the dotted key', async (t)
   t.equal(envName('limits.maxValueBytes'), 'SLABCACHE_LIMITS_MAX_VALUE_BYTES')
   t.equal(optionByKey('config').env, 'SLABCACHE_CONFIG')
   t.throws(() => optionByKey('nope'))
+})
+
+t.test('lru.bumpInterval - defaults to the store default (memcached\'s 60 s), and 0 means exact LRU', async (t) => {
+  t.equal(run([]).lru.bumpIntervalMs, DEFAULT_BUMP_INTERVAL_MS)
+  t.equal(DEFAULT_BUMP_INTERVAL_MS, 60_000)
+  t.equal(run(['--lru-bump-interval', '0']).lru.bumpIntervalMs, 0)
+  t.equal(run([], { SLABCACHE_LRU_BUMP_INTERVAL: '250ms' }).lru.bumpIntervalMs, 250)
 })
 
 t.test('config/example.json lists every file key', async (t) => {

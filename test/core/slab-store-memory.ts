@@ -14,8 +14,9 @@ const TENANT = 0
 // default (the same on the code before per-tenant lists: its CPU time is unchanged).
 t.setTimeout(600_000)
 
+// bumpIntervalMs 0: exact LRU. These tests read items and expect each read to protect them.
 function makeStore (slabBytes: number): SlabStore {
-  return SlabStore.create(new SharedArrayBuffer(slabBytes), { clock: new ManualClock(), ownerId: 1, recordsHits: true })
+  return SlabStore.create(new SharedArrayBuffer(slabBytes), { clock: new ManualClock(), ownerId: 1, recordsHits: true, bumpIntervalMs: 0 })
 }
 
 function keyOf (i: number): Buffer { return Buffer.from(`key:${String(i).padStart(7, '0')}`) }

@@ -20,8 +20,9 @@ const VALUE_BYTES = 200
 const write = new WriteOptions()
 const read = new ReadResult()
 
+// bumpIntervalMs 0: exact LRU. A tenant's recently read items must outlive its unread ones.
 function makeStore (slabBytes = 12 << 20): SlabStore {
-  return SlabStore.create(new SharedArrayBuffer(slabBytes), { clock: new ManualClock(), ownerId: 1, recordsHits: true })
+  return SlabStore.create(new SharedArrayBuffer(slabBytes), { clock: new ManualClock(), ownerId: 1, recordsHits: true, bumpIntervalMs: 0 })
 }
 
 const keyOf = (tenant: number, i: number): Buffer => Buffer.from(`t${tenant}:${String(i).padStart(6, '0')}`)

@@ -11,8 +11,9 @@ import { ManualClock } from '../../src/util/clock.js'
 
 function setup (slabBytes = 8 << 20, maxValueBytes?: number): { store: SlabStore, clock: ManualClock } {
   const clock = new ManualClock()
+  // bumpIntervalMs 0: exact LRU, every hit recorded (the hit-ring test expects its one hit).
   const store = SlabStore.create(new SharedArrayBuffer(slabBytes), {
-    clock, ownerId: 1, recordsHits: true, ...(maxValueBytes === undefined ? {} : { maxValueBytes })
+    clock, ownerId: 1, recordsHits: true, bumpIntervalMs: 0, ...(maxValueBytes === undefined ? {} : { maxValueBytes })
   })
   return { store, clock }
 }
