@@ -25,11 +25,11 @@ import { SlabAllocator } from './slab-allocator.js'
 import {
   C_EVICTIONS_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, H_EXPIRATIONS,
   H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
-  ITEM_HEADER_BYTES, KIND_ITEM, MAX_KEY_BYTES, MAX_TENANTS, META_BUMP_EPOCH_SHIFT, META_CHUNKED, META_EXT, META_KIND_SHIFT, META_TAG_RECORD, PAGE_FREE,
+  ITEM_HEADER_BYTES, KIND_ITEM, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_BUMP_EPOCH_SHIFT, META_CHUNKED, META_EXT, META_KIND_SHIFT, META_TAG_RECORD, PAGE_FREE,
   T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant, withBumpEpoch
 } from './slab-layout.js'
 import { BumpEpoch, DEFAULT_BUMP_INTERVAL_MS } from './bump-epoch.js'
-import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset } from './item-ext.js'
+import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset, newDataOffset } from './item-ext.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
@@ -648,8 +648,63 @@ export class SlabStore {
           : this.#commitNew(tenantId, key, hash, oldValue, value, flags, expiryMs)
       }
     }
+    if (old !== 0 && options.contentType === null && (options.tags === null || options.tags.length === 0) &&
+      this.#overwriteInPlace(old, tenantId, value, flags, expiryMs)) return StoreStatus.OK
     if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
     return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs, old, removals)
+  }
+
+  /**
+   * SET / REPLACE / CAS over live item `ref` whose new value needs the same size class: the
+   * value, flags and expiry are rewritten in the item's own chunk instead of allocating a new
+   * item and unlinking the old one (no allocation, no hash-chain or LRU unlink/link: a plain
+   * overwrite otherwise pays cache misses on the old item's LRU neighbours and a cold chunk).
+   * Returns false, touching nothing, when it does not apply: the item has tags or a content
+   * type, a chunked value, its tenant a quota (quota trimming stays with #commitNew), or the
+   * new value belongs to another size class (never keeps an oversized chunk).
+   * Same outcome as the commit: a fresh CAS, a set counted, the item at its LRU head — moved
+   * at most once per bump window, like a hit (bump-epoch.ts). Under the lock with the seqlock
+   * odd, so lock-free readers retry rather than see a half-written value. Journaled as a
+   * delete: a holder dying mid-copy leaves repair to drop the key, never to serve a torn
+   * value (the write was not acknowledged; a cache may lose an entry, not corrupt one).
+   */
+  #overwriteInPlace (ref: number, tenantId: number, value: Uint8Array, flags: number, expiryMs: number): boolean {
+    const words = this.#words
+    const doubles = this.#doubles
+    const meta = words[ref * 2 + I_META]!
+    if ((meta & (META_EXT | META_CHUNKED)) !== 0) return false
+    if (doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]! > 0) return false
+    const keyLength = metaKeyLength(meta)
+    const inlineBytes = newDataOffset(keyLength, 0, 0) + value.length
+    const memory = this.memory
+    const cls = memory.pageClass[memory.pageOf(ref)]!
+    if (inlineBytes > MAX_CHUNK_BYTES || this.allocator.classFor(inlineBytes) !== cls) return false
+    const bytesBefore = itemBytes(memory, ref)
+    this.lock.journal(J_DELETE, ref, 0)
+    words[ref * 2 + I_VALUE_LEN] = value.length
+    writeValue(memory, ref, keyLength, value, 0)
+    this.faultHook?.('set:in-place')
+    words[ref * 2 + I_FLAGS] = flags
+    const oldExpiryMs = doubles[ref + F_EXPIRY]!
+    if (oldExpiryMs !== expiryMs) {
+      if (oldExpiryMs !== 0) this.wheel.remove(ref)
+      doubles[ref + F_EXPIRY] = expiryMs
+      if (expiryMs !== 0) this.wheel.insert(ref)
+    }
+    const casCounter = doubles[H_CAS_COUNTER >>> 3]!
+    const cas = Math.max(casCounter + 1, this.clock.nowMs() * 1024)
+    doubles[H_CAS_COUNTER >>> 3] = cas
+    doubles[ref + F_CAS] = cas
+    doubles[H_ITEM_BYTES >>> 3]! += itemBytes(memory, ref) - bytesBefore
+    const epoch = this.#bump.current()
+    if ((meta >>> META_BUMP_EPOCH_SHIFT) !== epoch) {
+      this.allocator.lruBump(cls, tenantId, ref)
+      words[ref * 2 + I_META] = withBumpEpoch(meta, epoch)
+    }
+    this.lock.journalClear()
+    doubles[memory.tenantDouble(tenantId) + T_SETS]!++
+    this.lastCas = cas
+    return true
   }
 
   /**

@@ -112,8 +112,9 @@ function handle (at: number, length: number): boolean {
       case OP_DEBUG_HANG_MID_SET: {
         if (!data.debugOps) { reply(id, REPLY_DEBUG_DISABLED, 0, null); break }
         store.faultHook = (point) => {
-          if (point !== 'set:old-removed') return
-          // Handshake: the old item is unlinked and the new one not yet linked, under the lock.
+          if (point !== 'set:old-removed' && point !== 'set:in-place') return
+          // Handshake, under the lock: a new item's set has unlinked the old item and not yet
+          // linked the new one; a same-class overwrite has copied the value into the item.
           reply(id, 0, 0, null)
           replies.commit()
           for (;;) { /* spin until the shard set terminates this thread */ }

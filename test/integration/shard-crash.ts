@@ -3,7 +3,7 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { connect } from 'node:net'
 import { startTestServer, type TestServer } from '../fixtures/server.js'
 import { SetMode } from '../../src/core/store-status.js'
-import { J_SET_COMMIT } from '../../src/core/slab-lock.js'
+import { J_DELETE, J_SET_COMMIT } from '../../src/core/slab-lock.js'
 import { OP_CHECK, OP_DEBUG_HANG_HOLDING_LOCK, OP_DEBUG_HANG_MID_SET, OP_PING } from '../../src/shard/shard-messages.js'
 import type { Result } from '../../src/command/command.js'
 
@@ -86,18 +86,44 @@ t.test('a worker killed in the middle of a set (old item unlinked, new not yet l
   put(server, key, 'old value')
   for (let i = 0; i < 500; i++) put(server, `other-${i}`, `v${i}`)
   const store = shards.store(1)
-  await shards.send(1, OP_DEBUG_HANG_MID_SET, 0, Buffer.from(key), Buffer.from('new value'))
+  // A value of another size class: a new item (a same-class one is rewritten in place, below).
+  const newValue = 'new value '.repeat(30)
+  await shards.send(1, OP_DEBUG_HANG_MID_SET, 0, Buffer.from(key), Buffer.from(newValue))
   t.equal(store.lock.journalOp(), J_SET_COMMIT, 'the worker stopped inside the journaled commit')
   t.not(store.lock.holder(), 0, 'holding the lock')
   await shards.worker(1).terminate()
   await restarted(server, 1, 1)
-  t.same(await httpGet(server, key), { status: 200, body: 'new value' }, 'the committed set took effect whole')
+  t.same(await httpGet(server, key), { status: 200, body: newValue }, 'the committed set took effect whole')
   for (let i = 0; i < 500; i++) {
     const got = await httpGet(server, `other-${i}`)
     if (got.body !== `v${i}`) { t.fail(`other-${i} lost`); break }
   }
   const check = await shards.send(1, OP_CHECK, 0)
   t.equal(check.number, store.stats().items, 'slab invariants hold')
+})
+
+t.test('a worker killed in the middle of an in-place overwrite: repair drops the key, never serves a torn value', async (t) => {
+  const server = await startTestServer(t, {}, { debugOps: true })
+  const shards = server.engine.shards
+  const key = keyOnShard(server, 1, 'inplace-')
+  put(server, key, 'old value')
+  for (let i = 0; i < 500; i++) put(server, `other-${i}`, `v${i}`)
+  const store = shards.store(1)
+  // The same length: the worker rewrites the item in its own chunk and stops after the copy.
+  await shards.send(1, OP_DEBUG_HANG_MID_SET, 0, Buffer.from(key), Buffer.from('new value'))
+  t.equal(store.lock.journalOp(), J_DELETE, 'the worker stopped inside the overwrite, journaled as a delete')
+  t.not(store.lock.holder(), 0, 'holding the lock')
+  await shards.worker(1).terminate()
+  await restarted(server, 1, 1)
+  t.equal((await httpGet(server, key)).status, 404, 'the key is gone: neither the old nor a torn value')
+  for (let i = 0; i < 500; i++) {
+    const got = await httpGet(server, `other-${i}`)
+    if (got.body !== `v${i}`) { t.fail(`other-${i} lost`); break }
+  }
+  const check = await shards.send(1, OP_CHECK, 0)
+  t.equal(check.number, store.stats().items, 'slab invariants hold')
+  put(server, key, 'after')
+  t.same(await httpGet(server, key), { status: 200, body: 'after' }, 'the key can be written again')
 })
 
 t.test('workers killed repeatedly under a write and expiry load lose no acknowledged write', async (t) => {
