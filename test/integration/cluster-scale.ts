@@ -6,6 +6,9 @@ import t from 'tap'
 import { clusterStatus, startCluster, startNode, waitForView } from '../fixtures/cluster.js'
 import { missingThrough, WriteLoad } from '../fixtures/cluster-load.js'
 
+/** The nodes' default dead-after silence (`--dead-after`, 2 s). */
+const DEAD_AFTER_MS = 2000
+
 const nodes = await startCluster(t, 3)
 
 t.test('a 4th node joins under load: keys move, nothing acknowledged is lost, ownership is even', async (t) => {
@@ -29,6 +32,17 @@ t.test('a 4th node joins under load: keys move, nothing acknowledged is lost, ow
   t.equal(leave.status, 200)
   t.same(await leave.json(), { left: 'n4' })
   await waitForView(nodes, (s) => s.members.find((m) => m.id === 'n4')?.state === 'left', 'n4 left everywhere')
+  // Nobody heartbeats a left member: it must still keep a live view (the members answer its
+  // own heartbeats), or after the dead-after silence (2 s) it would route every key to itself.
+  const watchUntil = Date.now() + DEAD_AFTER_MS + 1000
+  let staleView = ''
+  while (Date.now() < watchUntil && staleView === '') {
+    const view = await clusterStatus(n4)
+    const notUp = view.members.filter((m) => m.id !== 'n4' && m.state !== 'up')
+    if (notUp.length > 0) staleView = notUp.map((m) => `${m.id}:${m.state}`).join(', ')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  t.equal(staleView, '', `n4, left, still sees every member up ${DEAD_AFTER_MS + 1000} ms later`)
   for (const node of nodes) t.same(await missingThrough(node, load.acked), [], `after n4 left, every acknowledged write is readable through ${node.id}`)
   t.same(await missingThrough(n4, load.acked), [], 'and through n4, which now forwards everything')
   for (const member of (await clusterStatus(nodes[0]!)).members) {

@@ -356,9 +356,14 @@ export class ClusterNode implements ClusterRouter {
     this.#membership.heard(from, nowMs)
     this.#applyChanges(this.#membership.merge(decodeMemberRecords(payload), nowMs))
     // A member this node holds dead still talks: tell it at once, so it can refute (a higher
-    // incarnation) instead of staying out of the ring.
+    // incarnation) instead of staying out of the ring. A member that left still talks: it
+    // keeps serving as a forwarder, and nobody heartbeats a left member, so without an answer
+    // it would hear nobody, declare every member dead after deadAfterMs and route every key
+    // to itself (it answers its own heartbeats' senders, so it always has a fresh view).
     const member = this.#membership.get(from)
-    if (before === 'dead' && member?.state === 'dead') this.#transport.link(member.address).send(MessageType.HEARTBEAT, encodeMemberRecords(this.#membership.records()))
+    if ((before === 'dead' && member?.state === 'dead') || member?.state === 'left') {
+      this.#transport.link(member.address).send(MessageType.HEARTBEAT, encodeMemberRecords(this.#membership.records()))
+    }
   }
 
   #applyChanges (changes: readonly MemberChange[]): void {
