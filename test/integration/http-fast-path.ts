@@ -183,3 +183,27 @@ t.test('fast paths are timed: each GET and PUT adds one http observation', async
   // The scrape that reads `before` is counted after its own handler returns: +1.
   t.equal(await observed(), before + 1 + 6)
 })
+
+t.test('PUT, DELETE and 304 replies: the ETag arrives as one ordinary header line after the status, pipelined', async (t) => {
+  const server = await startTestServer(t)
+  const raw = await exchange(server.httpPort,
+    'PUT /v1/cache/s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none' +
+    'PUT /v1/cache/s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nIf-None-Match: *\r\n\r\ntwo' +
+    'PUT /v1/cache/s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nthree' +
+    'DELETE /v1/cache/s HTTP/1.1\r\nHost: x\r\n\r\n',
+    (r) => count(r, 'HTTP/1.1 ') === 4 && r.endsWith('\r\n\r\n'))
+  const [first, refused, second, deleted] = responses(raw)
+  t.equal(first!.status, 'HTTP/1.1 204 No Content')
+  t.match(first!.headers.get('etag'), [/^"\d+"$/], 'exactly one ETag')
+  t.equal(first!.headers.get('etag')!.length, 1)
+  t.equal(first!.rest, '', 'no body')
+  t.match(refused!.status, /^HTTP\/1\.1 412 /, 'create-only on a present key')
+  t.equal(second!.status, 'HTTP/1.1 204 No Content')
+  t.not(second!.headers.get('etag')![0], first!.headers.get('etag')![0], 'a new ETag for the new version')
+  t.equal(deleted!.status, 'HTTP/1.1 204 No Content')
+  t.equal(deleted!.headers.get('etag'), undefined, 'a delete carries no ETag')
+  const again = await fetch(`${server.url}/v1/cache/s`, { method: 'PUT', body: 'x' })
+  t.equal(again.status, 204)
+  const etag = again.headers.get('etag')!
+  t.equal((await fetch(`${server.url}/v1/cache/s`)).headers.get('etag'), etag, 'the 204\'s ETag is the one GET reports')
+})

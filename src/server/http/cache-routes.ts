@@ -13,7 +13,9 @@
  * Hot path (native-bench/RESULTS.md, "HTTP path, optimisation round 3"): a GET/HEAD without a
  * query string whose principal is known at once answers from `respond` with the key decoded
  * into a scratch buffer, a reused get command, header names, status lines and the ETag as
- * bytes, and a reused view of the value: it allocates nothing of its own.
+ * bytes, and a reused view of the value: it allocates nothing of its own. Bodiless replies with
+ * an ETag (204 after a write, 304) write status and ETag in one writeStatus call (wire.ts
+ * `StatusAndEtagWriter`).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Command, Result } from '../../command/command.js'
@@ -33,7 +35,7 @@ import { endWithoutBody, sendError } from './reply.js'
 import type { Router } from './router.js'
 import {
   APPLICATION_JSON, CONTENT_TYPE, ETAG, EtagWriter, FIELD_VALUE, FIELD_VALUE_RULE, fieldValueKind, H_CONTENT_TYPE, H_IF_MATCH, H_IF_NONE_MATCH,
-  isFieldValue, NOT_FIELD_VALUE, OCTET_STREAM, ScratchViews, STATUS_204, STATUS_304, TypeAndEtagWriter
+  isFieldValue, NOT_FIELD_VALUE, OCTET_STREAM, ScratchViews, STATUS_204, STATUS_304, StatusAndEtagWriter, TypeAndEtagWriter
 } from './wire.js'
 
 /** Longest stored Content-Type (the slab keeps its length in one byte). */
@@ -71,6 +73,8 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
   const keyScratch = new ScratchViews(3 * maxKeyBytes)
   const etags = new EtagWriter()
   const typeAndEtag = new TypeAndEtagWriter(MAX_CONTENT_TYPE_BYTES)
+  const notModified = new StatusAndEtagWriter(STATUS_304)
+  const written = new StatusAndEtagWriter(STATUS_204)
   const plainGet: Command & { op: 'get' } = { op: 'get', tenantId: 0, key: keyScratch.bytes }
   /** The last value view handed to uWS, reused while the engine's value buffer and length repeat. */
   let lastValue: Buffer | null = null
@@ -96,7 +100,9 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
     const cas = result.cas
     if (ifNoneMatch !== null && etagMatches(ifNoneMatch, cas)) {
-      res.writeStatus(STATUS_304).writeHeader(ETAG, etags.of(cas))
+      const line = notModified.of(cas)
+      if (line !== null) res.writeStatus(line)
+      else res.writeStatus(STATUS_304).writeHeader(ETAG, etags.of(cas))
       endWithoutBody(res, null)
       return
     }
@@ -254,7 +260,9 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
       sendError(res, 'PRECONDITION_FAILED', createOnly ? 'the key exists (If-None-Match: *)' : 'the item does not match If-Match')
       return
     }
-    res.writeStatus(STATUS_204).writeHeader(ETAG, etags.of(result.cas))
+    const line = written.of(result.cas)
+    if (line !== null) res.writeStatus(line)
+    else res.writeStatus(STATUS_204).writeHeader(ETAG, etags.of(result.cas))
     endWithoutBody(res, null)
   }
 
