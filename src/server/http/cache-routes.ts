@@ -15,7 +15,8 @@
  * into a scratch buffer, a reused get command, header names, status lines and the ETag as
  * bytes, and a reused view of the value: it allocates nothing of its own; it reads If-None-Match
  * only for a hit. Bodiless replies with an ETag (204 after a write, 304) write status and ETag in
- * one writeStatus call (wire.ts `StatusAndEtagWriter`).
+ * one writeStatus call (wire.ts `StatusAndEtagWriter`), and a single-node write reuses one set
+ * command.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Command, Result } from '../../command/command.js'
@@ -37,6 +38,8 @@ import {
   APPLICATION_JSON, CONTENT_TYPE, ETAG, EtagWriter, FIELD_VALUE, FIELD_VALUE_RULE, fieldValueKind, H_CONTENT_TYPE, H_IF_MATCH, H_IF_NONE_MATCH,
   isFieldValue, NOT_FIELD_VALUE, OCTET_STREAM, ScratchViews, STATUS_204, STATUS_304, StatusAndEtagWriter, TypeAndEtagWriter
 } from './wire.js'
+
+const EMPTY_BYTES = new Uint8Array(0)
 
 /** Longest stored Content-Type (the slab keeps its length in one byte). */
 export const MAX_CONTENT_TYPE_BYTES = 255
@@ -202,6 +205,15 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     exchange.settle(both, ([result, ttl]) => answerRead(exchange.res, tenantId, result, key, params.ifNoneMatch, params.envelope, headOnly, true, ttl))
   }
 
+  /**
+   * The set command of every single-node write, reused: the inline set reads it and copies key,
+   * value, tags and type into the slab before returning. A clustered write may be forwarded and
+   * encoded later, so it gets its own (setCommand).
+   */
+  const inlineSet: Command & { op: 'set' } = {
+    op: 'set', tenantId: 0, key: EMPTY_BYTES, value: EMPTY_BYTES, mode: SetMode.SET, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0, tags: undefined, contentType: undefined
+  }
+
   /** Reused by every write (setCommand reads it before returning). */
   const writeSpec: { -readonly [F in keyof WriteSpec]: WriteSpec[F] } = { ttlSeconds: 0, tags: null, contentType: null, mode: SetMode.SET, casExpected: 0 }
 
@@ -229,6 +241,25 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
         casExpected = current
       }
     }
+    if (cluster === null) {
+      const set = inlineSet
+      set.tenantId = tenantId
+      set.key = key
+      set.value = value
+      set.mode = mode
+      set.ttlMs = params.ttlSeconds * 1000
+      set.casExpected = casExpected
+      set.tags = params.tags ?? undefined
+      set.contentType = params.contentType ?? undefined
+      const result = engine.execute(set) as Result
+      // Not kept past the call: the value may be a view of uWS's chunk, or a large body.
+      set.key = EMPTY_BYTES
+      set.value = EMPTY_BYTES
+      set.tags = undefined
+      set.contentType = undefined
+      answerWrite(res, result, params.ifNoneMatch !== null)
+      return
+    }
     const spec = writeSpec
     spec.ttlSeconds = params.ttlSeconds
     spec.tags = params.tags
@@ -236,7 +267,6 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     spec.mode = mode
     spec.casExpected = casExpected
     const command = setCommand(tenantId, key, value, spec)
-    if (cluster === null) { answerWrite(res, engine.execute(command) as Result, params.ifNoneMatch !== null); return }
     cluster.run(exchange, tenantId, key, command, params.consistency, (result) => answerWrite(exchange.res, result, params.ifNoneMatch !== null))
   }
 
