@@ -243,3 +243,15 @@ t.test('PUT, DELETE and 304 replies: the ETag arrives as one ordinary header lin
   const etag = again.headers.get('etag')!
   t.equal((await fetch(`${server.url}/v1/cache/s`)).headers.get('etag'), etag, 'the 204\'s ETag is the one GET reports')
 })
+
+t.test('pipelined requests are timed one observation each: 16 GETs and 4 PUTs in one write add 20', async (t) => {
+  const server = await startTestServer(t)
+  await fetch(`${server.url}/v1/cache/p`, { method: 'PUT', body: 'v' })
+  const before = server.metrics.observedRequests('http')
+  let payload = ''
+  for (let i = 0; i < 4; i++) payload += `PUT /v1/cache/p${i} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nv`
+  for (let i = 0; i < 16; i++) payload += 'GET /v1/cache/p HTTP/1.1\r\nHost: x\r\n\r\n'
+  const raw = await exchange(server.httpPort, payload, (r) => count(r, 'HTTP/1.1 200') === 16 && r.endsWith('\r\n\r\nv'))
+  t.equal(count(raw, 'HTTP/1.1 204'), 4)
+  t.equal(server.metrics.observedRequests('http') - before, 20, 'one observation per request, not per read')
+})
