@@ -183,3 +183,75 @@ t.test('fast paths are timed: each GET and PUT adds one http observation', async
   // The scrape that reads `before` is counted after its own handler returns: +1.
   t.equal(await observed(), before + 1 + 6)
 })
+
+t.test('GET fast path: If-None-Match is read only for a hit; a miss answers 404 with or without it', async (t) => {
+  const server = await startTestServer(t)
+  assertError(t, await call(`${server.url}/v1/cache/nothing`, 'GET', undefined, { 'If-None-Match': '*' }), 404, 'NOT_FOUND', 'a miss with If-None-Match: *')
+  assertError(t, await call(`${server.url}/v1/cache/nothing`, 'GET', undefined, { 'If-None-Match': '"1"' }), 404, 'NOT_FOUND', 'a miss with a tag')
+  const etag = (await fetch(`${server.url}/v1/cache/here`, { method: 'PUT', body: 'v' })).headers.get('etag')!
+  // Pipelined on one connection: a hit with the tag, one without, a miss with it, a hit again.
+  const raw = await exchange(server.httpPort,
+    `GET /v1/cache/here HTTP/1.1\r\nHost: x\r\nIf-None-Match: ${etag}\r\n\r\n` +
+    'GET /v1/cache/here HTTP/1.1\r\nHost: x\r\n\r\n' +
+    `GET /v1/cache/nothing HTTP/1.1\r\nHost: x\r\nIf-None-Match: ${etag}\r\n\r\n` +
+    `HEAD /v1/cache/here HTTP/1.1\r\nHost: x\r\nIf-None-Match: W/${etag}\r\n\r\n`,
+    (r) => count(r, 'HTTP/1.1 ') === 4 && r.endsWith('\r\n\r\n'))
+  const [notModified, hit, miss, head] = responses(raw)
+  t.equal(notModified!.status, 'HTTP/1.1 304 Not Modified')
+  t.same(notModified!.headers.get('etag'), [etag], '304: exactly one ETag')
+  t.equal(hit!.status, 'HTTP/1.1 200 OK', 'the next request without the header is not affected')
+  t.ok(hit!.rest.startsWith('v'))
+  t.match(miss!.status, /^HTTP\/1\.1 404 /)
+  t.equal(head!.status, 'HTTP/1.1 304 Not Modified', 'HEAD with a weak tag of the item')
+})
+
+t.test('GET fast path: a query string other than envelope reads the same item; an empty one too', async (t) => {
+  const server = await startTestServer(t)
+  const etag = (await fetch(`${server.url}/v1/cache/q`, { method: 'PUT', body: 'queried', headers: { 'Content-Type': 'text/x-q' } })).headers.get('etag')!
+  for (const path of ['/v1/cache/q', '/v1/cache/q?', '/v1/cache/q?x=1', '/v1/cache/q?envelope=0']) {
+    const res = await fetch(`${server.url}${path}`)
+    t.equal(res.status, 200, path)
+    t.equal(res.headers.get('etag'), etag, `${path}: ETag`)
+    t.equal(res.headers.get('content-type'), 'text/x-q', `${path}: stored type`)
+    t.equal(await res.text(), 'queried', `${path}: value`)
+  }
+  const conditional = await fetch(`${server.url}/v1/cache/q?x=1`, { headers: { 'If-None-Match': etag } })
+  t.equal(conditional.status, 304, 'If-None-Match on the parsed path too')
+  t.equal(conditional.headers.get('etag'), etag)
+})
+
+t.test('PUT, DELETE and 304 replies: the ETag arrives as one ordinary header line after the status, pipelined', async (t) => {
+  const server = await startTestServer(t)
+  const raw = await exchange(server.httpPort,
+    'PUT /v1/cache/s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none' +
+    'PUT /v1/cache/s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nIf-None-Match: *\r\n\r\ntwo' +
+    'PUT /v1/cache/s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nthree' +
+    'DELETE /v1/cache/s HTTP/1.1\r\nHost: x\r\n\r\n',
+    (r) => count(r, 'HTTP/1.1 ') === 4 && r.endsWith('\r\n\r\n'))
+  const [first, refused, second, deleted] = responses(raw)
+  t.equal(first!.status, 'HTTP/1.1 204 No Content')
+  t.match(first!.headers.get('etag'), [/^"\d+"$/], 'exactly one ETag')
+  t.equal(first!.headers.get('etag')!.length, 1)
+  t.equal(first!.rest, '', 'no body')
+  t.match(refused!.status, /^HTTP\/1\.1 412 /, 'create-only on a present key')
+  t.equal(second!.status, 'HTTP/1.1 204 No Content')
+  t.not(second!.headers.get('etag')![0], first!.headers.get('etag')![0], 'a new ETag for the new version')
+  t.equal(deleted!.status, 'HTTP/1.1 204 No Content')
+  t.equal(deleted!.headers.get('etag'), undefined, 'a delete carries no ETag')
+  const again = await fetch(`${server.url}/v1/cache/s`, { method: 'PUT', body: 'x' })
+  t.equal(again.status, 204)
+  const etag = again.headers.get('etag')!
+  t.equal((await fetch(`${server.url}/v1/cache/s`)).headers.get('etag'), etag, 'the 204\'s ETag is the one GET reports')
+})
+
+t.test('pipelined requests are timed one observation each: 16 GETs and 4 PUTs in one write add 20', async (t) => {
+  const server = await startTestServer(t)
+  await fetch(`${server.url}/v1/cache/p`, { method: 'PUT', body: 'v' })
+  const before = server.metrics.observedRequests('http')
+  let payload = ''
+  for (let i = 0; i < 4; i++) payload += `PUT /v1/cache/p${i} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nv`
+  for (let i = 0; i < 16; i++) payload += 'GET /v1/cache/p HTTP/1.1\r\nHost: x\r\n\r\n'
+  const raw = await exchange(server.httpPort, payload, (r) => count(r, 'HTTP/1.1 200') === 16 && r.endsWith('\r\n\r\nv'))
+  t.equal(count(raw, 'HTTP/1.1 204'), 4)
+  t.equal(server.metrics.observedRequests('http') - before, 20, 'one observation per request, not per read')
+})

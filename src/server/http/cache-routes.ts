@@ -13,7 +13,10 @@
  * Hot path (native-bench/RESULTS.md, "HTTP path, optimisation round 3"): a GET/HEAD without a
  * query string whose principal is known at once answers from `respond` with the key decoded
  * into a scratch buffer, a reused get command, header names, status lines and the ETag as
- * bytes, and a reused view of the value: it allocates nothing of its own.
+ * bytes, and a reused view of the value: it allocates nothing of its own; it reads If-None-Match
+ * only for a hit. Bodiless replies with an ETag (204 after a write, 304) write status and ETag in
+ * one writeStatus call (wire.ts `StatusAndEtagWriter`), and a single-node write reuses one set
+ * command.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Command, Result } from '../../command/command.js'
@@ -33,8 +36,10 @@ import { endWithoutBody, sendError } from './reply.js'
 import type { Router } from './router.js'
 import {
   APPLICATION_JSON, CONTENT_TYPE, ETAG, EtagWriter, FIELD_VALUE, FIELD_VALUE_RULE, fieldValueKind, H_CONTENT_TYPE, H_IF_MATCH, H_IF_NONE_MATCH,
-  isFieldValue, NOT_FIELD_VALUE, OCTET_STREAM, ScratchViews, STATUS_204, STATUS_304, TypeAndEtagWriter
+  isFieldValue, NOT_FIELD_VALUE, OCTET_STREAM, ScratchViews, STATUS_204, STATUS_304, StatusAndEtagWriter, TypeAndEtagWriter
 } from './wire.js'
+
+const EMPTY_BYTES = new Uint8Array(0)
 
 /** Longest stored Content-Type (the slab keeps its length in one byte). */
 export const MAX_CONTENT_TYPE_BYTES = 255
@@ -71,6 +76,8 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
   const keyScratch = new ScratchViews(3 * maxKeyBytes)
   const etags = new EtagWriter()
   const typeAndEtag = new TypeAndEtagWriter(MAX_CONTENT_TYPE_BYTES)
+  const notModified = new StatusAndEtagWriter(STATUS_304)
+  const written = new StatusAndEtagWriter(STATUS_204)
   const plainGet: Command & { op: 'get' } = { op: 'get', tenantId: 0, key: keyScratch.bytes }
   /** The last value view handed to uWS, reused while the engine's value buffer and length repeat. */
   let lastValue: Buffer | null = null
@@ -96,7 +103,9 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     if (result.status !== StoreStatus.OK) { sendError(res, 'NOT_FOUND'); return }
     const cas = result.cas
     if (ifNoneMatch !== null && etagMatches(ifNoneMatch, cas)) {
-      res.writeStatus(STATUS_304).writeHeader(ETAG, etags.of(cas))
+      const line = notModified.of(cas)
+      if (line !== null) res.writeStatus(line)
+      else res.writeStatus(STATUS_304).writeHeader(ETAG, etags.of(cas))
       endWithoutBody(res, null)
       return
     }
@@ -151,7 +160,15 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     }
     const key = keyIntoScratch(req, 0, maxKeyBytes, keyScratch) ?? keyParameter(res, req, 0, maxKeyBytes)
     if (key === null) return
-    read(res, principal.tenantId, key, parseEtags(req.getHeader(H_IF_NONE_MATCH)), false, headOnly)
+    const tenantId = principal.tenantId
+    plainGet.tenantId = tenantId
+    plainGet.key = key
+    const result = engine.execute(plainGet) as Result
+    // If-None-Match can only change a hit's answer (a miss or an error is the same without
+    // it), so it is read after the lookup, and only for a hit: one native call less per miss.
+    // `req` is still valid: the engine answered inline, inside this handler.
+    const ifNoneMatch = result.error === null && result.status === StoreStatus.OK ? parseEtags(req.getHeader(H_IF_NONE_MATCH)) : null
+    answerRead(res, tenantId, result, key, ifNoneMatch, false, headOnly, false, null)
   }
 
   /**
@@ -188,6 +205,15 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     exchange.settle(both, ([result, ttl]) => answerRead(exchange.res, tenantId, result, key, params.ifNoneMatch, params.envelope, headOnly, true, ttl))
   }
 
+  /**
+   * The set command of every single-node write, reused: the inline set reads it and copies key,
+   * value, tags and type into the slab before returning. A clustered write may be forwarded and
+   * encoded later, so it gets its own (setCommand).
+   */
+  const inlineSet: Command & { op: 'set' } = {
+    op: 'set', tenantId: 0, key: EMPTY_BYTES, value: EMPTY_BYTES, mode: SetMode.SET, ttlMs: 0, flags: 0, keepTtl: false, casExpected: 0, tags: undefined, contentType: undefined
+  }
+
   /** Reused by every write (setCommand reads it before returning). */
   const writeSpec: { -readonly [F in keyof WriteSpec]: WriteSpec[F] } = { ttlSeconds: 0, tags: null, contentType: null, mode: SetMode.SET, casExpected: 0 }
 
@@ -215,6 +241,25 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
         casExpected = current
       }
     }
+    if (cluster === null) {
+      const set = inlineSet
+      set.tenantId = tenantId
+      set.key = key
+      set.value = value
+      set.mode = mode
+      set.ttlMs = params.ttlSeconds * 1000
+      set.casExpected = casExpected
+      set.tags = params.tags ?? undefined
+      set.contentType = params.contentType ?? undefined
+      const result = engine.execute(set) as Result
+      // Not kept past the call: the value may be a view of uWS's chunk, or a large body.
+      set.key = EMPTY_BYTES
+      set.value = EMPTY_BYTES
+      set.tags = undefined
+      set.contentType = undefined
+      answerWrite(res, result, params.ifNoneMatch !== null)
+      return
+    }
     const spec = writeSpec
     spec.ttlSeconds = params.ttlSeconds
     spec.tags = params.tags
@@ -222,7 +267,6 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
     spec.mode = mode
     spec.casExpected = casExpected
     const command = setCommand(tenantId, key, value, spec)
-    if (cluster === null) { answerWrite(res, engine.execute(command) as Result, params.ifNoneMatch !== null); return }
     cluster.run(exchange, tenantId, key, command, params.consistency, (result) => answerWrite(exchange.res, result, params.ifNoneMatch !== null))
   }
 
@@ -254,7 +298,9 @@ export function registerCacheRoutes (router: Router, engine: Engine, cluster: Cl
       sendError(res, 'PRECONDITION_FAILED', createOnly ? 'the key exists (If-None-Match: *)' : 'the item does not match If-Match')
       return
     }
-    res.writeStatus(STATUS_204).writeHeader(ETAG, etags.of(result.cas))
+    const line = written.of(result.cas)
+    if (line !== null) res.writeStatus(line)
+    else res.writeStatus(STATUS_204).writeHeader(ETAG, etags.of(result.cas))
     endWithoutBody(res, null)
   }
 

@@ -128,6 +128,32 @@ export class TypeAndEtagWriter {
   }
 }
 
+/**
+ * A status line and `ETag: "<cas>"` as ONE uWS writeStatus call, for the bodiless replies that
+ * carry an ETag (204 after a write, 304): uWS writes `HTTP/1.1 <status>\r\n` verbatim, so a
+ * status of `204 No Content\r\nETag: "<cas>"` is the status line followed by an ordinary
+ * header line. One native call instead of two on every PUT reply. The status and the ETag line's
+ * start are written once, at construction; `of` writes only the digits. Valid until the next call.
+ */
+export class StatusAndEtagWriter {
+  readonly #scratch: ScratchViews
+  readonly #etagAt: number
+
+  /** `status`: a pre-encoded status line (ASCII, without CR LF), such as STATUS_204. */
+  constructor (status: Uint8Array) {
+    this.#etagAt = status.length + ETAG_LINE.length
+    this.#scratch = new ScratchViews(this.#etagAt + ETAG_MAX_BYTES)
+    this.#scratch.bytes.set(status, 0)
+    this.#scratch.bytes.set(ETAG_LINE, status.length)
+  }
+
+  /** The value to pass to writeStatus, or null when `cas` needs etagOf (never seen). */
+  of (cas: number): Uint8Array | null {
+    const end = writeEtag(this.#scratch.bytes, this.#etagAt, cas)
+    return end < 0 ? null : this.#scratch.view(end)
+  }
+}
+
 /** True when every byte is 7-bit ASCII (such bytes mean the same as their latin1 string). */
 export function isAscii (bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { etagOf } from '../../../src/server/http/conditions.js'
 import {
-  ASCII_FIELD_VALUE, EtagWriter, FIELD_VALUE, fieldValueKind, isAscii, isFieldValue, NOT_FIELD_VALUE, ScratchViews, TypeAndEtagWriter, writeEtag
+  ASCII_FIELD_VALUE, EtagWriter, FIELD_VALUE, fieldValueKind, isAscii, isFieldValue, NOT_FIELD_VALUE, ScratchViews, STATUS_204, STATUS_304, StatusAndEtagWriter,
+  TypeAndEtagWriter, writeEtag
 } from '../../../src/server/http/wire.js'
 
 const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1')
@@ -33,6 +34,18 @@ t.test('TypeAndEtagWriter - the Content-Type value carrying the ETag line; null 
   t.equal(latin1(writer.of(Buffer.from('a'), Number.MAX_SAFE_INTEGER)!), `a\r\nETag: "${Number.MAX_SAFE_INTEGER}"`)
   t.equal(writer.of(Buffer.from('x'.repeat(17)), 1), null, 'longer than the capacity')
   t.equal(writer.of(Buffer.from('x'), -1), null, 'a CAS writeEtag refuses')
+})
+
+t.test('StatusAndEtagWriter - the status line carrying the ETag line, at every digit count; null for a CAS it cannot write', async (t) => {
+  const written = new StatusAndEtagWriter(STATUS_204)
+  const notModified = new StatusAndEtagWriter(STATUS_304)
+  for (const cas of [0, 7, 12345678, 123456789, Number.MAX_SAFE_INTEGER]) {
+    t.equal(latin1(written.of(cas)!), `204 No Content\r\nETag: ${etagOf(cas)}`, `204, cas ${cas}`)
+    t.equal(latin1(notModified.of(cas)!), `304 Not Modified\r\nETag: ${etagOf(cas)}`, `304, cas ${cas}`)
+  }
+  t.equal(latin1(written.of(99)!), '204 No Content\r\nETag: "99"', 'a shorter ETag after a longer one: the prefix stays, no stale digits')
+  t.equal(written.of(-1), null)
+  t.equal(written.of(1.5), null)
 })
 
 t.test('ScratchViews and isAscii', async (t) => {
