@@ -568,8 +568,17 @@ try {
   const md = readFileSync(RESULTS_MD, 'utf8')
   const at = md.indexOf('\n' + SECTION)
   const head = (at >= 0 ? md.slice(0, at) : md).replace(/\s*$/, '\n')
+  // Only this section is replaced: what follows it (the cluster bench's section, from its
+  // marker or the next "## " heading) is kept.
+  let end = -1
+  if (at >= 0) {
+    const after = at + 1 + SECTION.length
+    const candidates = [md.indexOf('\n<!-- cluster-bench:start -->', after), md.indexOf('\n## ', after)].filter((i) => i >= 0)
+    end = candidates.length > 0 ? Math.min(...candidates) : -1
+  }
+  const tail = end >= 0 ? '\n' + md.slice(end).replace(/^\s*/, '') : ''
   const section = report({ rows, memory, scaling, profile, started, finished, failures })
-  writeFileSync(RESULTS_MD, head + '\n' + section)
+  writeFileSync(RESULTS_MD, head + '\n' + section.replace(/\s*$/, '\n') + tail)
   console.log(section)
   log(`wrote ${relative(ROOT, RESULTS_MD)}, native-bench/load/ratios.svg, native-bench/load/results.json`)
   if (failures.length) process.exitCode = 1
