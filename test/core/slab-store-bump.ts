@@ -14,6 +14,7 @@ import { keyHash } from '../../src/core/key-hash.js'
 import { ExportBuffer, exportKey } from '../../src/core/slab-export.js'
 import { H_HIT_HEAD, I_META, MIN_SLAB_BYTES, metaBumpEpoch } from '../../src/core/slab-layout.js'
 import { ManualClock } from '../../src/util/clock.js'
+import { lruList } from '../fixtures/lru-list.js'
 
 const INTERVAL_MS = 1000
 /** A window start (a multiple of INTERVAL_MS): the tests know where each window ends. */
@@ -53,13 +54,7 @@ function refOf (store: SlabStore, i: number): number {
 function recorded (store: SlabStore): number { return store.memory.words[H_HIT_HEAD >>> 2]! }
 function epochOf (store: SlabStore, i: number): number { return metaBumpEpoch(store.memory.words[refOf(store, i) * 2 + I_META]!) }
 /** The tenant's LRU list of item i's class, head (most recent) first. */
-function lruOrder (store: SlabStore, i: number): number[] {
-  const { memory, allocator } = store
-  const cls = memory.pageClass[memory.pageOf(refOf(store, i))]!
-  const refs: number[] = []
-  for (let ref = allocator.lruHead(cls, TENANT); ref !== 0; ref = memory.words[ref * 2 + 1]!) refs.push(ref)
-  return refs
-}
+function lruOrder (store: SlabStore, i: number): number[] { return lruList(store, TENANT, refOf(store, i)) }
 
 t.test('set - the new item is stamped with the epoch of its window', async (t) => {
   const { store, clock } = setup()

@@ -15,6 +15,7 @@ import { keyHash } from '../../src/core/key-hash.js'
 import { H_REPAIRS } from '../../src/core/slab-layout.js'
 import type { ValueSink } from '../../src/core/slab-values.js'
 import { ManualClock } from '../../src/util/clock.js'
+import { lruList } from '../fixtures/lru-list.js'
 
 const TENANT = 2
 const START_MS = 1_700_000_000_000
@@ -47,13 +48,7 @@ function valueOf (store: SlabStore, i: number): Buffer | null {
   return Buffer.from(read.value.subarray(0, read.valueLength))
 }
 /** The tenant's LRU list of item i's class, most recent first. */
-function lruOrder (store: SlabStore, i: number): number[] {
-  const { memory, allocator } = store
-  const cls = memory.pageClass[memory.pageOf(refOf(store, i))]!
-  const refs: number[] = []
-  for (let ref = allocator.lruHead(cls, TENANT); ref !== 0; ref = memory.words[ref * 2 + 1]!) refs.push(ref)
-  return refs
-}
+function lruOrder (store: SlabStore, i: number): number[] { return lruList(store, TENANT, refOf(store, i)) }
 
 t.test('in place - same class: same chunk, new value, flags and CAS; counts and structures consistent', async t => {
   const { store } = setup()
