@@ -29,7 +29,7 @@ import {
   T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant, withBumpEpoch
 } from './slab-layout.js'
 import { BumpEpoch, DEFAULT_BUMP_INTERVAL_MS } from './bump-epoch.js'
-import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, dataOffset, newDataOffset } from './item-ext.js'
+import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, contentTypeLengthOf, contentTypeOffset, dataOffset, newDataOffset, tagCountOf } from './item-ext.js'
 import { J_DELETE, J_SET_COMMIT, SlabLock } from './slab-lock.js'
 import { SlabMemory } from './slab-memory.js'
 import { rebuildSlab } from './slab-repair.js'
@@ -648,8 +648,8 @@ export class SlabStore {
           : this.#commitNew(tenantId, key, hash, oldValue, value, flags, expiryMs)
       }
     }
-    if (old !== 0 && options.contentType === null && (options.tags === null || options.tags.length === 0) &&
-      this.#overwriteInPlace(old, tenantId, value, flags, expiryMs)) return StoreStatus.OK
+    if (old !== 0 && (options.tags === null || options.tags.length === 0) &&
+      this.#overwriteInPlace(old, tenantId, value, flags, expiryMs, options.contentType)) return StoreStatus.OK
     if (!this.#tags.reserve(tenantId, options.tags, options.contentType)) return StoreStatus.OUT_OF_MEMORY
     return this.#commitNew(tenantId, key, hash, value, null, flags, expiryMs, old, removals)
   }
@@ -659,23 +659,28 @@ export class SlabStore {
    * value, flags and expiry are rewritten in the item's own chunk instead of allocating a new
    * item and unlinking the old one (no allocation, no hash-chain or LRU unlink/link: a plain
    * overwrite otherwise pays cache misses on the old item's LRU neighbours and a cold chunk).
-   * Returns false, touching nothing, when it does not apply: the item has tags or a content
-   * type, a chunked value, its tenant a quota (quota trimming stays with #commitNew), or the
-   * new value belongs to another size class (never keeps an oversized chunk).
+   * The item's extension block, if any, stays as it is, so it applies only when the write's
+   * content type is the one stored (both none, or the same bytes: an HTTP client re-PUTting a
+   * key sends the same Content-Type) and neither carries tags. Returns false, touching
+   * nothing, when it does not apply: tags, another content type, a chunked value, a tenant
+   * with a quota (quota trimming stays with #commitNew), or a new value of another size class
+   * (never keeps an oversized chunk).
    * Same outcome as the commit: a fresh CAS, a set counted, the item at its LRU head — moved
    * at most once per bump window, like a hit (bump-epoch.ts). Under the lock with the seqlock
    * odd, so lock-free readers retry rather than see a half-written value. Journaled as a
    * delete: a holder dying mid-copy leaves repair to drop the key, never to serve a torn
    * value (the write was not acknowledged; a cache may lose an entry, not corrupt one).
    */
-  #overwriteInPlace (ref: number, tenantId: number, value: Uint8Array, flags: number, expiryMs: number): boolean {
+  #overwriteInPlace (ref: number, tenantId: number, value: Uint8Array, flags: number, expiryMs: number, contentType: Uint8Array | null): boolean {
     const words = this.#words
     const doubles = this.#doubles
     const meta = words[ref * 2 + I_META]!
-    if ((meta & (META_EXT | META_CHUNKED)) !== 0) return false
+    if ((meta & META_CHUNKED) !== 0) return false
     if (doubles[this.memory.tenantDouble(tenantId) + T_QUOTA]! > 0) return false
     const keyLength = metaKeyLength(meta)
-    const inlineBytes = newDataOffset(keyLength, 0, 0) + value.length
+    const contentTypeLength = contentType === null ? 0 : contentType.length
+    if ((meta & META_EXT) === 0 ? contentTypeLength !== 0 : !this.#sameExtension(ref, keyLength, contentType)) return false
+    const inlineBytes = newDataOffset(keyLength, 0, contentTypeLength) + value.length
     const memory = this.memory
     const cls = memory.pageClass[memory.pageOf(ref)]!
     if (inlineBytes > MAX_CHUNK_BYTES || this.allocator.classFor(inlineBytes) !== cls) return false
@@ -903,6 +908,18 @@ export class SlabStore {
     doubles[this.memory.tenantDouble(metaTenant(meta)) + T_SETS]!++
     this.lastCas = cas
     this.lastCounter = BigInt(next)
+    return true
+  }
+
+  /** Whether item `ref`'s extension block holds no tags and exactly `contentType` (null: none). */
+  #sameExtension (ref: number, keyLength: number, contentType: Uint8Array | null): boolean {
+    const words = this.#words
+    if (tagCountOf(words, ref, keyLength) !== 0) return false
+    const length = contentTypeLengthOf(words, ref, keyLength)
+    if (length !== (contentType === null ? 0 : contentType.length)) return false
+    const at = ref * 8 + contentTypeOffset(words, ref, keyLength)
+    const bytes = this.#bytes
+    for (let i = 0; i < length; i++) if (bytes[at + i] !== contentType![i]) return false
     return true
   }
 

@@ -1,9 +1,10 @@
 /**
  * SET over a live item whose new value needs the same size class is rewritten in the item's own
  * chunk (SlabStore #overwriteInPlace): same ref, new value, flags, expiry and CAS, a set counted,
- * counters and every derived structure consistent (checkSlab). Not in place, exactly as before:
- * another size class, an item or write with tags or a content type, a tenant with a quota, a
- * chunked value. An exception mid-copy is repaired by dropping the key (never a torn value); a
+ * counters and every derived structure consistent (checkSlab); an item whose extension is only a
+ * content type, rewritten with the same type, too. Not in place, exactly as before: another size
+ * class, tags on the item or the write, another content type (or one added or removed), a tenant
+ * with a quota, a chunked value. An exception mid-copy is repaired by dropping the key (never a torn value); a
  * lock-free reader overlapping the rewrite retries and reads the whole new value; the item
  * moves to its LRU head at most once per bump window (every time with interval 0).
  * Time is moved with a ManualClock.
@@ -122,6 +123,41 @@ t.test('in place - not taken: another class, tags, a content type, a quota, a ch
   ref = refOf(store, 3)
   t.equal(set(store, 3, Buffer.alloc(100, 'j')), StoreStatus.OK)
   t.not(refOf(store, 3), ref, 'a tenant with a quota: a new item')
+  t.doesNotThrow(() => checkSlab(store))
+})
+
+t.test('in place - an item whose extension is only a content type: the same type in place, another or none not', async t => {
+  const { store } = setup()
+  const json = Buffer.from('application/json')
+  const contentTypeOf = (i: number): string => { valueOf(store, i); return read.contentType.toString('latin1', 0, read.contentTypeLength) }
+  t.equal(set(store, 1, Buffer.alloc(100, 'a'), options({ contentType: json })), StoreStatus.OK)
+  let ref = refOf(store, 1)
+  const before = store.stats()
+  t.equal(set(store, 1, Buffer.alloc(104, 'b'), options({ contentType: Buffer.from('application/json') })), StoreStatus.OK)
+  t.equal(refOf(store, 1), ref, 'the same content type (equal bytes, another buffer): in place')
+  t.same(valueOf(store, 1), Buffer.alloc(104, 'b'))
+  t.equal(contentTypeOf(1), 'application/json', 'the content type is kept')
+  t.equal(store.stats().itemBytes, before.itemBytes + 4, 'item bytes follow the new length')
+  t.doesNotThrow(() => checkSlab(store))
+
+  t.equal(set(store, 1, Buffer.alloc(104, 'c'), options({ contentType: Buffer.from('application/jsoN') })), StoreStatus.OK)
+  t.not(refOf(store, 1), ref, 'another content type of the same length: a new item')
+  t.equal(contentTypeOf(1), 'application/jsoN')
+  ref = refOf(store, 1)
+  t.equal(set(store, 1, Buffer.alloc(104, 'd'), options({ contentType: Buffer.from('text/plain') })), StoreStatus.OK)
+  t.not(refOf(store, 1), ref, 'another content type: a new item')
+  ref = refOf(store, 1)
+  t.equal(set(store, 1, Buffer.alloc(104, 'e')), StoreStatus.OK)
+  t.not(refOf(store, 1), ref, 'no content type over one: a new item')
+  t.equal(contentTypeOf(1), '', 'and the content type is gone')
+  t.same(valueOf(store, 1), Buffer.alloc(104, 'e'))
+
+  t.equal(set(store, 2, Buffer.alloc(100, 'f'), options({ contentType: json, tags: [Buffer.from('t2')] })), StoreStatus.OK)
+  ref = refOf(store, 2)
+  t.equal(set(store, 2, Buffer.alloc(100, 'g'), options({ contentType: json })), StoreStatus.OK)
+  t.not(refOf(store, 2), ref, 'over an item with tags and the same content type: a new item')
+  t.equal(store.invalidateTag(TENANT, Buffer.from('t2'), hashOf(Buffer.from('t2')), 100), 0, 'the write left the tag')
+  t.same(valueOf(store, 2), Buffer.alloc(100, 'g'))
   t.doesNotThrow(() => checkSlab(store))
 })
 
