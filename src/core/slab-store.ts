@@ -25,8 +25,8 @@ import { SlabAllocator } from './slab-allocator.js'
 import {
   C_EVICTIONS_F64, CHUNK_PAYLOAD_BYTES, F_CAS, F_EXPIRY, H_CAS_COUNTER, H_CHUNK_BYTES, H_EVICTIONS, H_EXPIRATIONS,
   H_HITS, H_ITEM_BYTES, H_ITEM_COUNT, H_MISSES, HIT_RING_SLOTS, I_FLAGS, I_META, I_VALUE_LEN,
-  ITEM_HEADER_BYTES, KIND_ITEM, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_BUMP_EPOCH_SHIFT, META_CHUNKED, META_EXT, META_KIND_SHIFT, META_TAG_RECORD, PAGE_FREE,
-  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaKeyLength, metaTenant, withBumpEpoch
+  ITEM_HEADER_BYTES, KIND_ITEM, MAX_CHUNK_BYTES, MAX_KEY_BYTES, MAX_TENANTS, META_CHUNKED, META_EXT, META_KIND_SHIFT, META_TAG_RECORD, PAGE_FREE,
+  T_BYTES, T_DELETES, T_EVICTIONS, T_EXPIRATIONS, T_HITS, T_ITEMS, T_MISSES, T_QUOTA, T_SETS, metaBumpEpoch, metaKeyLength, metaTenant, withBumpEpoch
 } from './slab-layout.js'
 import { BumpEpoch, DEFAULT_BUMP_INTERVAL_MS } from './bump-epoch.js'
 import { MAX_CONTENT_TYPE_BYTES, MAX_ITEM_TAGS, N_OWNER, R_COUNT, R_TAIL, chunkListAt, contentTypeLengthOf, contentTypeOffset, dataOffset, newDataOffset, tagCountOf } from './item-ext.js'
@@ -684,7 +684,7 @@ export class SlabStore {
     const memory = this.memory
     const cls = memory.pageClass[memory.pageOf(ref)]!
     if (inlineBytes > MAX_CHUNK_BYTES || this.allocator.classFor(inlineBytes) !== cls) return false
-    const bytesBefore = itemBytes(memory, ref)
+    const oldLength = words[ref * 2 + I_VALUE_LEN]!
     this.lock.journal(J_DELETE, ref, 0)
     words[ref * 2 + I_VALUE_LEN] = value.length
     writeValue(memory, ref, keyLength, value, 0)
@@ -696,16 +696,11 @@ export class SlabStore {
       doubles[ref + F_EXPIRY] = expiryMs
       if (expiryMs !== 0) this.wheel.insert(ref)
     }
-    const casCounter = doubles[H_CAS_COUNTER >>> 3]!
-    const cas = Math.max(casCounter + 1, this.clock.nowMs() * 1024)
-    doubles[H_CAS_COUNTER >>> 3] = cas
+    const cas = this.#stamp()
     doubles[ref + F_CAS] = cas
-    doubles[H_ITEM_BYTES >>> 3]! += itemBytes(memory, ref) - bytesBefore
-    const epoch = this.#bump.current()
-    if ((meta >>> META_BUMP_EPOCH_SHIFT) !== epoch) {
-      this.allocator.lruBump(cls, tenantId, ref)
-      words[ref * 2 + I_META] = withBumpEpoch(meta, epoch)
-    }
+    // Inline and not chunked: the item's bytes change by the value's change only.
+    doubles[H_ITEM_BYTES >>> 3]! += value.length - oldLength
+    this.#moveToHead(ref, meta, cls)
     this.lock.journalClear()
     doubles[memory.tenantDouble(tenantId) + T_SETS]!++
     this.lastCas = cas
@@ -734,9 +729,8 @@ export class SlabStore {
     }
     const words = this.#words
     const doubles = this.#doubles
-    const casCounter = doubles[H_CAS_COUNTER >>> 3]!
-    const cas = fixedCas !== 0 ? fixedCas : Math.max(casCounter + 1, this.clock.nowMs() * 1024)
-    if (cas > casCounter) doubles[H_CAS_COUNTER >>> 3] = cas
+    const cas = fixedCas !== 0 ? fixedCas : this.#stamp()
+    this.#raiseCounter(cas)
     words[ref * 2 + I_FLAGS] = flags
     doubles[ref + F_EXPIRY] = expiryMs
     doubles[ref + F_CAS] = cas
@@ -859,7 +853,7 @@ export class SlabStore {
       // Rate limit (bump-epoch.ts): an item linked or bumped in this window stays where it is.
       // Only read, never written here: the meta word belongs to the lock holder. A racing
       // free or reuse of `ref` makes this compare garbage, which only records or drops one hit.
-      if ((words[ref * 2 + I_META]! >>> META_BUMP_EPOCH_SHIFT) === this.#bump.current()) return StoreStatus.OK
+      if (metaBumpEpoch(words[ref * 2 + I_META]!) === this.#bump.current()) return StoreStatus.OK
       const head = words[HIT_HEAD]!
       // Full ring: drop the hit (the LRU is approximate by design; maintenance drains it).
       if (((head - Atomics.load(this.memory.atomicWords, HIT_TAIL)) >>> 0) < HIT_RING_SLOTS) {
@@ -879,8 +873,8 @@ export class SlabStore {
   /**
    * incr's in-place rewrite of live counter `ref` (its value is `current`): false, touching
    * nothing, when the result leaves ±SAFE_COUNTER or its digits do not fit the chunk. Like the
-   * rewrite it replaces, it takes a new CAS, counts a set and makes the item most recently
-   * used; flags, expiry, tags and content type stay. Under the lock with the seqlock odd, so
+   * rewrite it replaces, it takes a new CAS and counts a set; it moves the item to its LRU head
+   * at most once per bump window (#moveToHead); flags, expiry, tags and content type stay. Under the lock with the seqlock odd, so
    * lock-free readers retry rather than see half-written digits. Not journaled: a holder dying
    * mid-rewrite leaves a well-formed item whose digits may be mixed, as a torn memcached
    * in-place incr would.
@@ -899,12 +893,10 @@ export class SlabStore {
     this.faultHook?.('incr:in-place')
     writeCounter(this.memory, ref, next, length)
     doubles[H_ITEM_BYTES >>> 3]! += length - oldLength
-    const cas = Math.max(doubles[H_CAS_COUNTER >>> 3]! + 1, this.clock.nowMs() * 1024)
-    doubles[H_CAS_COUNTER >>> 3] = cas
+    const cas = this.#stamp()
     doubles[ref + F_CAS] = cas
     const meta = words[ref * 2 + I_META]!
-    this.allocator.lruBump(this.memory.pageClass[this.memory.pageOf(ref)]!, metaTenant(meta), ref)
-    words[ref * 2 + I_META] = withBumpEpoch(meta, this.#bump.current())
+    this.#moveToHead(ref, meta, this.memory.pageClass[this.memory.pageOf(ref)]!)
     doubles[this.memory.tenantDouble(metaTenant(meta)) + T_SETS]!++
     this.lastCas = cas
     this.lastCounter = BigInt(next)
@@ -921,6 +913,18 @@ export class SlabStore {
     const bytes = this.#bytes
     for (let i = 0; i < length; i++) if (bytes[at + i] !== contentType![i]) return false
     return true
+  }
+
+  /**
+   * A live item rewritten in place (incr, same-class overwrite) moves to its LRU head like a
+   * recorded hit: at most once per bump window (bump-epoch.ts), stamped with the window's epoch.
+   * Under the lock with the seqlock odd.
+   */
+  #moveToHead (ref: number, meta: number, cls: number): void {
+    const epoch = this.#bump.current()
+    if (metaBumpEpoch(meta) === epoch) return
+    this.allocator.lruBump(cls, metaTenant(meta), ref)
+    this.#words[ref * 2 + I_META] = withBumpEpoch(meta, epoch)
   }
 
   #scratchFor (bytes: number): Buffer {
